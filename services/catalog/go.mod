@@ -1,0 +1,6 @@
+module github.com/beaconmesh/beacon/services/catalog
+
+go 1.26.0
+
+replace github.com/beaconmesh/beacon/proto => ../../proto
+replace github.com/beaconmesh/beacon/platform => ../../platform
