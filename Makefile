@@ -10,7 +10,7 @@ BINARIES := ./cmd/beacon \
 	./services/httpgw/cmd/beacon-httpgw \
 	./services/proxy/cmd/beacon-proxy
 
-.PHONY: all build static dev test gen lint tools clean
+.PHONY: all build static dev test gen lint tools clean bench
 
 all: build
 
@@ -41,3 +41,7 @@ tools:
 
 clean:
 	rm -rf bin
+
+## bench: every figure beside its floor/peer, written to bench/RESULTS.md
+bench:
+	./bench/run.sh

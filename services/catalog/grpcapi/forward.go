@@ -1,0 +1,82 @@
+package grpcapi
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// hopsKey counts how many replicas a request has been forwarded through, so
+// that a leadership change mid-flight cannot bounce it around forever.
+const (
+	hopsKey = "x-beacon-forwarded"
+	maxHops = 2
+)
+
+// forward sends the request to the leader when this replica is not it.
+// handled is false when this replica is the leader and must answer itself.
+func forward[Resp any](ctx context.Context, s *Server, call func(context.Context, *grpc.ClientConn) (Resp, error)) (resp Resp, handled bool, err error) {
+	if s.node.IsLeader() {
+		return resp, false, nil
+	}
+	hops := 0
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get(hopsKey); len(v) > 0 {
+			hops, _ = strconv.Atoi(v[0])
+		}
+	}
+	leader, err := s.waitForLeader(ctx)
+	if err != nil {
+		return resp, true, err
+	}
+	if leader == s.node.Self().Address {
+		return resp, false, nil
+	}
+	if hops >= maxHops {
+		return resp, true, status.Errorf(codes.Unavailable, "request forwarded %d times without reaching the leader", hops)
+	}
+	conn, err := s.node.Pool().Conn(leader)
+	if err != nil {
+		return resp, true, status.Error(codes.Unavailable, err.Error())
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, hopsKey, strconv.Itoa(hops+1))
+	resp, err = call(ctx, conn)
+	return resp, true, err
+}
+
+// forwardRead forwards a read unless it may be served stale.
+func forwardRead[Resp any](ctx context.Context, s *Server, opts *queryv1.ReadOptions, call func(context.Context, *grpc.ClientConn) (Resp, error)) (Resp, bool, error) {
+	if opts.GetConsistency() == queryv1.Consistency_CONSISTENCY_STALE {
+		var zero Resp
+		return zero, false, nil
+	}
+	return forward(ctx, s, call)
+}
+
+// waitForLeader returns the leader's address, waiting up to the hold timeout
+// for an election to finish.
+func (s *Server) waitForLeader(ctx context.Context) (string, error) {
+	if addr := s.node.LeaderAddr(); addr != "" {
+		return addr, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HoldTimeout)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return "", errNoLeader
+		case <-t.C:
+			if addr := s.node.LeaderAddr(); addr != "" {
+				return addr, nil
+			}
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package grpcapi
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
+	"github.com/beaconmesh/beacon/services/catalog/state"
+	"github.com/hashicorp/go-memdb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// Blocking-query bounds, as Consul's.
+const (
+	defaultMaxWait = 5 * time.Minute
+	maxMaxWait     = 10 * time.Minute
+)
+
+// queryFunc runs one read against st, adding to ws what would change its
+// answer, and returns the index the answer reflects.
+type queryFunc func(ws memdb.WatchSet, st *state.Store) (uint64, error)
+
+// blockingQuery runs fn under opts: it checks the read may be served here in
+// the requested mode, then reruns fn whenever what it read changes, until the
+// index passes opts.min_index or the wait ends.
+func (s *Server) blockingQuery(ctx context.Context, opts *queryv1.ReadOptions, fn queryFunc) (*queryv1.ReadMeta, error) {
+	if err := validateReadOptions(opts); err != nil {
+		return nil, err
+	}
+	if opts.GetConsistency() != queryv1.Consistency_CONSISTENCY_STALE {
+		if err := s.leaderRead(ctx); err != nil {
+			return nil, err
+		}
+	}
+	minIndex := opts.GetMinIndex()
+	var deadline time.Time
+	if minIndex > 0 {
+		wait := opts.GetMaxWait().AsDuration()
+		if wait <= 0 {
+			wait = defaultMaxWait
+		}
+		wait = min(wait, maxMaxWait)
+		wait += rand.N(wait/16 + 1) // spread the wake-ups of many waiters
+		deadline = time.Now().Add(wait)
+	}
+	restored := false
+	for {
+		ws := memdb.NewWatchSet()
+		st := s.fsm.State()
+		abandoned := st.AbandonCh()
+		ws.Add(abandoned)
+		idx, err := fn(ws, st)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		idx = max(idx, 1)
+		// Return when the index moved past the client's, when the state was
+		// replaced by a snapshot restore (the index may have gone backwards
+		// and the client must reset), or when the wait is over. A replica
+		// behind the client's index keeps waiting, so one client never sees
+		// the index go backwards.
+		if minIndex == 0 || idx > minIndex || restored || !time.Now().Before(deadline) {
+			return s.readMeta(idx), nil
+		}
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		err = ws.WatchCtx(wctx)
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return nil, toStatus(ctx.Err())
+		}
+		select {
+		case <-abandoned:
+			restored = true
+		default:
+		}
+	}
+}
+
+// leaderRead checks that this replica, the leader, may answer a default or
+// consistent read: it has applied everything earlier leaders committed, and
+// a quorum still follows it (so a deposed leader in a minority partition, or
+// one resuming from a pause, never answers from old state).
+func (s *Server) leaderRead(ctx context.Context) error {
+	if !s.ready.Load() {
+		if err := s.waitReady(ctx); err != nil {
+			return err
+		}
+	}
+	if err := s.node.Raft.VerifyLeader().Error(); err != nil {
+		return status.Errorf(codes.Unavailable, "leadership could not be verified: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HoldTimeout)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !s.ready.Load() {
+		select {
+		case <-ctx.Done():
+			return errNoLeader
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// readMeta describes this replica's view for a read answered at idx.
+func (s *Server) readMeta(idx uint64) *queryv1.ReadMeta {
+	m := &queryv1.ReadMeta{Index: idx, KnownLeader: s.node.LeaderAddr() != ""}
+	if !s.node.IsLeader() {
+		if last := s.node.Raft.LastContact(); !last.IsZero() {
+			m.LastContact = durationpb.New(time.Since(last))
+		} else {
+			m.KnownLeader = false
+		}
+	}
+	if m.LastContact == nil {
+		m.LastContact = durationpb.New(0)
+	}
+	return m
+}

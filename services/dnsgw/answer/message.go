@@ -1,0 +1,125 @@
+package answer
+
+import (
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// now is the clock behind SOA serials.
+var now = time.Now
+
+const (
+	// maxUDPPayload is the largest UDP payload over IPv6 (65535 minus the
+	// IPv6 and UDP headers); larger EDNS0 sizes are read as this.
+	maxUDPPayload = 65535 - 40 - 8
+)
+
+// udpSize is the largest reply the client of a UDP query accepts: 512
+// bytes, or its EDNS0 buffer size if larger.
+func udpSize(req *dns.Msg) int {
+	size := dns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		size = max(size, min(int(opt.UDPSize()), maxUDPPayload))
+	}
+	return size
+}
+
+// replyOPT is the OPT record answering the request's: the same buffer size
+// (within what UDP can carry), version 0, and the client-subnet option
+// echoed with scope 0, since answers do not depend on the client's address.
+func replyOPT(reqOpt *dns.OPT) *dns.OPT {
+	opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+	opt.SetUDPSize(uint16(max(dns.MinMsgSize, min(int(reqOpt.UDPSize()), maxUDPPayload))))
+	for _, o := range reqOpt.Option {
+		if ecs, ok := o.(*dns.EDNS0_SUBNET); ok {
+			opt.Option = append(opt.Option, &dns.EDNS0_SUBNET{
+				Code:          dns.EDNS0SUBNET,
+				Family:        ecs.Family,
+				SourceNetmask: ecs.SourceNetmask,
+				SourceScope:   0,
+				Address:       ecs.Address,
+			})
+			break
+		}
+	}
+	return opt
+}
+
+// finish turns a lookup result into the reply to req: header bits, the SOA
+// of negative answers, EDNS0, and as many answer units as the transport
+// allows. A UDP reply that leaves units out has TC set.
+func (h *Handler) finish(req *dns.Msg, res result, tcp bool) *dns.Msg {
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.Rcode = res.rcode
+	resp.Authoritative = res.authoritative
+	resp.RecursionAvailable = h.cfg.Recursor != nil
+	resp.Compress = true
+	if res.authoritative && len(res.units) == 0 {
+		resp.Ns = []dns.RR{h.soa(res.zone)}
+	}
+	var opt *dns.OPT
+	if reqOpt := req.IsEdns0(); reqOpt != nil {
+		opt = replyOPT(reqOpt)
+	}
+
+	size := dns.MaxMsgSize
+	limit := len(res.units)
+	if !tcp {
+		size = udpSize(req)
+		if size <= dns.MinMsgSize && h.cfg.UDPAnswerLimit > 0 {
+			limit = min(limit, h.cfg.UDPAnswerLimit, maxUDPAnswerLimit)
+		}
+	}
+	kept := fit(resp, res.units, limit, size, opt)
+	resp.Truncated = kept < len(res.units)
+	return resp
+}
+
+// fit fills resp with the longest prefix of units, at most limit long,
+// whose packed reply is no larger than size, and returns its length. The
+// additional section follows the kept answers, without duplicates, and
+// ends with opt.
+func fit(resp *dns.Msg, units []unit, limit, size int, opt *dns.OPT) int {
+	// fresh[i] are the extras unit i adds that no earlier unit carried.
+	fresh := make([][]dns.RR, len(units))
+	seen := make(map[string]struct{})
+	for i, u := range units {
+		for _, rr := range u.extra {
+			key := rr.String()
+			if _, dup := seen[key]; dup {
+				continue
+			}
+			seen[key] = struct{}{}
+			fresh[i] = append(fresh[i], rr)
+		}
+	}
+	fill := func(k int) bool {
+		resp.Answer, resp.Extra = resp.Answer[:0], resp.Extra[:0]
+		for i, u := range units[:k] {
+			resp.Answer = append(resp.Answer, u.answer...)
+			resp.Extra = append(resp.Extra, fresh[i]...)
+		}
+		if opt != nil {
+			resp.Extra = append(resp.Extra, opt)
+		}
+		return resp.Len() <= size
+	}
+	if fill(limit) {
+		return limit
+	}
+	// Binary search the largest k that fits; k = 0 always does, since a
+	// question and an SOA are far below 512 bytes.
+	lo, hi := 0, limit-1
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if fill(mid) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	fill(lo)
+	return lo
+}

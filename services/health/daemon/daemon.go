@@ -1,0 +1,335 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/beaconmesh/beacon/platform/rpcclient"
+	"github.com/beaconmesh/beacon/platform/rpcserver"
+	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
+	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	"github.com/beaconmesh/beacon/services/health/config"
+	"github.com/beaconmesh/beacon/services/health/grpcapi"
+	"github.com/beaconmesh/beacon/services/health/local"
+	"github.com/beaconmesh/beacon/services/health/membership"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// Run runs the agent until ctx ends or a Leave RPC arrives, then leaves the
+// cluster gracefully (its services deregistered, its member left) and
+// returns nil. An invalid config dir is an error before anything starts,
+// naming the file and line.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		if cfg.GRPCListener != nil {
+			cfg.GRPCListener.Close()
+		}
+		return err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a, err := newAgent(cfg, logger)
+	if err != nil {
+		if cfg.GRPCListener != nil {
+			cfg.GRPCListener.Close()
+		}
+		return err
+	}
+	defer a.conn.Close()
+	return a.run(ctx)
+}
+
+// agent is one running node agent; it is the API's Lifecycle.
+type agent struct {
+	cfg    Config
+	logger *slog.Logger
+	nodeID string
+	node   *catalogv1.Node
+	member *catalogv1.Member
+
+	conn    interface{ Close() error }
+	members catalogv1.MembershipServiceClient
+	state   *local.State
+	lis     net.Listener
+
+	reloadMu  sync.Mutex
+	leaveOnce sync.Once
+	leave     chan struct{}
+}
+
+type catalogClients struct {
+	catalogv1.CatalogServiceClient
+	catalogv1.HealthServiceClient
+}
+
+func newAgent(cfg Config, logger *slog.Logger) (*agent, error) {
+	defs, err := config.Load(cfg.ConfigDirs)
+	if err != nil {
+		return nil, fmt.Errorf("loading service definitions: %w", err)
+	}
+	nodeID, err := loadNodeID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	addr := cfg.Advertise
+	if addr == "" {
+		addr = routeTo(cfg.CatalogAddrs[0])
+	}
+	conn, err := rpcclient.Dial(rpcclient.Config{Addrs: cfg.CatalogAddrs})
+	if err != nil {
+		return nil, err
+	}
+	a := &agent{
+		cfg:     cfg,
+		logger:  logger,
+		nodeID:  nodeID,
+		node:    &catalogv1.Node{Id: nodeID, Node: cfg.Node, Address: addr, Datacenter: cfg.Datacenter, Meta: cfg.NodeMeta},
+		conn:    conn,
+		members: catalogv1.NewMembershipServiceClient(conn),
+		leave:   make(chan struct{}),
+	}
+	a.state, err = local.New(local.Config{
+		Node:                a.node,
+		Catalog:             catalogClients{catalogv1.NewCatalogServiceClient(conn), catalogv1.NewHealthServiceClient(conn)},
+		EnableScriptChecks:  cfg.EnableScriptChecks,
+		AntiEntropyInterval: cfg.AntiEntropyInterval,
+		CheckUpdateInterval: cfg.CheckUpdateInterval,
+		Logger:              logger,
+		Registerer:          cfg.Registerer,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	a.logDefinitions(defs)
+	if err := a.state.ApplyFiles(defs); err != nil {
+		a.state.Stop()
+		conn.Close()
+		return nil, fmt.Errorf("loading service definitions: %w", err)
+	}
+	a.lis = cfg.GRPCListener
+	if a.lis == nil {
+		if a.lis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			a.state.Stop()
+			conn.Close()
+			return nil, fmt.Errorf("agent grpc api: %w", err)
+		}
+	}
+	port := 0
+	if ta, ok := a.lis.Addr().(*net.TCPAddr); ok {
+		port = ta.Port
+	}
+	a.member = &catalogv1.Member{
+		Name:    cfg.Node,
+		Address: addr,
+		Port:    int32(port),
+		Tags: map[string]string{
+			"role": "node", "dc": cfg.Datacenter, "id": nodeID,
+			"build": Version, "vsn": "2", "vsn_min": "2", "vsn_max": "3",
+		},
+		Status: catalogv1.MemberStatus_MEMBER_STATUS_ALIVE,
+	}
+	return a, nil
+}
+
+func (a *agent) run(ctx context.Context) error {
+	srv := rpcserver.New(rpcserver.Config{Logger: a.logger.With("component", "grpc"), Registerer: a.cfg.Registerer})
+	agentv1.RegisterAgentServiceServer(srv, grpcapi.New(a.state, a))
+	srv.Health.SetServingStatus(agentv1.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+
+	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServer()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(srvCtx, a.lis) }()
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var wg sync.WaitGroup
+	wg.Go(func() { a.state.Run(runCtx) })
+	var mem *membership.Member
+	if !a.cfg.SkipMembership {
+		var err error
+		mem, err = membership.New(membership.Config{
+			Client:   a.members,
+			Member:   a.member,
+			Node:     a.node,
+			Interval: a.cfg.HeartbeatInterval,
+			TTL:      a.cfg.HeartbeatTTL,
+			OnJoin:   a.state.TriggerFullSync,
+			Logger:   a.logger,
+		})
+		if err != nil {
+			stopRun()
+			wg.Wait()
+			return err
+		}
+		wg.Go(func() { mem.Run(runCtx) })
+	}
+	if a.cfg.Reload != nil {
+		wg.Go(func() { a.reloadLoop(runCtx) })
+	}
+	a.logger.Info("agent started", "node", a.cfg.Node, "node_id", a.nodeID, "address", a.node.GetAddress(),
+		"datacenter", a.cfg.Datacenter, "grpc", a.lis.Addr().String(), "catalog", strings.Join(a.cfg.CatalogAddrs, ","))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		a.logger.Info("shutting down: leaving the cluster")
+	case <-a.leave:
+		a.logger.Info("leave requested: leaving the cluster")
+	case err := <-serveErr:
+		runErr = err
+		serveErr <- nil
+	}
+	stopRun()
+	wg.Wait() // the sync loop and the checks have stopped
+
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.LeaveTimeout)
+	defer cancel()
+	if mem != nil {
+		if err := mem.Leave(lctx); err != nil {
+			a.logger.Warn("leaving the cluster", "error", err)
+		}
+	} else if err := a.state.Deregister(lctx); err != nil {
+		a.logger.Warn("deregistering the agent's services", "error", err)
+	}
+	stopServer()
+	if err := <-serveErr; err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+// Self describes the agent (grpcapi.Lifecycle).
+func (a *agent) Self() *agentv1.SelfResponse {
+	return &agentv1.SelfResponse{
+		Config: &agentv1.AgentConfig{
+			Datacenter: a.cfg.Datacenter,
+			NodeName:   a.cfg.Node,
+			NodeId:     a.nodeID,
+			Version:    Version,
+		},
+		Member: a.member,
+		Meta:   a.cfg.NodeMeta,
+	}
+}
+
+// Members passes the catalog's member list through (grpcapi.Lifecycle).
+func (a *agent) Members(ctx context.Context) ([]*catalogv1.Member, error) {
+	resp, err := a.members.ListMembers(ctx, &catalogv1.ListMembersRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetMembers(), nil
+}
+
+// Leave starts a graceful leave (grpcapi.Lifecycle).
+func (a *agent) Leave() {
+	a.leaveOnce.Do(func() { close(a.leave) })
+}
+
+// Reload re-reads the config dirs and applies them (grpcapi.Lifecycle).
+// An invalid file leaves everything as it was.
+func (a *agent) Reload(context.Context) error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	defs, err := config.Load(a.cfg.ConfigDirs)
+	if err != nil {
+		a.logger.Error("reload refused: invalid service definitions", "error", err)
+		return err
+	}
+	a.logDefinitions(defs)
+	if err := a.state.ApplyFiles(defs); err != nil {
+		a.logger.Error("reload refused", "error", err)
+		return err
+	}
+	a.logger.Info("reloaded service definitions", "services", len(defs.Services), "checks", len(defs.Checks))
+	return nil
+}
+
+func (a *agent) reloadLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-a.cfg.Reload:
+			if !ok {
+				return
+			}
+			_ = a.Reload(ctx) // logged
+		}
+	}
+}
+
+func (a *agent) logDefinitions(defs *config.Definitions) {
+	for _, w := range defs.Warnings {
+		a.logger.Warn("service definitions", "warning", w)
+	}
+	if len(defs.Ignored) > 0 {
+		a.logger.Debug("agent settings in config dirs are not read by beacon-health; use flags", "keys", strings.Join(defs.Ignored, ", "))
+	}
+}
+
+// routeTo returns the local IP that routes to addr (no packet is sent), or
+// 127.0.0.1.
+func routeTo(addr string) string {
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		return "127.0.0.1"
+	}
+	defer conn.Close()
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && !ua.IP.IsUnspecified() {
+		return ua.IP.String()
+	}
+	return "127.0.0.1"
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// loadNodeID reads the node ID kept in dataDir, creating it on first use
+// (Consul's node-id file). Without a data dir the ID is new each run.
+func loadNodeID(dataDir string) (string, error) {
+	if dataDir == "" {
+		return newUUID(), nil
+	}
+	path := filepath.Join(dataDir, "node-id")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		id := strings.ToLower(strings.TrimSpace(string(b)))
+		if !uuidRE.MatchString(id) {
+			return "", fmt.Errorf("node id in %s: %q is not a UUID", path, id)
+		}
+		return id, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	id := newUUID()
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	return id, nil
+}
+
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := fmt.Sprintf("%x", b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}

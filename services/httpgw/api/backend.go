@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+
+	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
+	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
+	"google.golang.org/grpc"
+)
+
+// The interfaces below declare exactly the catalog calls the gateway makes.
+// The generated gRPC clients satisfy them; tests may hand in anything else
+// that does.
+
+// CatalogClient is the part of beacon.catalog.v1.CatalogService the gateway uses.
+type CatalogClient interface {
+	Register(ctx context.Context, in *catalogv1.RegisterRequest, opts ...grpc.CallOption) (*catalogv1.RegisterResponse, error)
+	Deregister(ctx context.Context, in *catalogv1.DeregisterRequest, opts ...grpc.CallOption) (*catalogv1.DeregisterResponse, error)
+	ListDatacenters(ctx context.Context, in *catalogv1.ListDatacentersRequest, opts ...grpc.CallOption) (*catalogv1.ListDatacentersResponse, error)
+	ListNodes(ctx context.Context, in *catalogv1.ListNodesRequest, opts ...grpc.CallOption) (*catalogv1.ListNodesResponse, error)
+	ListServices(ctx context.Context, in *catalogv1.ListServicesRequest, opts ...grpc.CallOption) (*catalogv1.ListServicesResponse, error)
+	ServiceNodes(ctx context.Context, in *catalogv1.ServiceNodesRequest, opts ...grpc.CallOption) (*catalogv1.ServiceNodesResponse, error)
+	NodeServices(ctx context.Context, in *catalogv1.NodeServicesRequest, opts ...grpc.CallOption) (*catalogv1.NodeServicesResponse, error)
+}
+
+// HealthClient is the part of beacon.catalog.v1.HealthService the gateway uses.
+type HealthClient interface {
+	NodeChecks(ctx context.Context, in *catalogv1.NodeChecksRequest, opts ...grpc.CallOption) (*catalogv1.NodeChecksResponse, error)
+	ServiceChecks(ctx context.Context, in *catalogv1.ServiceChecksRequest, opts ...grpc.CallOption) (*catalogv1.ServiceChecksResponse, error)
+	ChecksInState(ctx context.Context, in *catalogv1.ChecksInStateRequest, opts ...grpc.CallOption) (*catalogv1.ChecksInStateResponse, error)
+	ServiceHealth(ctx context.Context, in *catalogv1.ServiceHealthRequest, opts ...grpc.CallOption) (*catalogv1.ServiceHealthResponse, error)
+	ListServiceHealth(ctx context.Context, in *catalogv1.ListServiceHealthRequest, opts ...grpc.CallOption) (*catalogv1.ListServiceHealthResponse, error)
+}
+
+// KVClient is beacon.kv.v1.KVService.
+type KVClient interface {
+	Get(ctx context.Context, in *kvv1.GetRequest, opts ...grpc.CallOption) (*kvv1.GetResponse, error)
+	List(ctx context.Context, in *kvv1.ListRequest, opts ...grpc.CallOption) (*kvv1.ListResponse, error)
+	Keys(ctx context.Context, in *kvv1.KeysRequest, opts ...grpc.CallOption) (*kvv1.KeysResponse, error)
+	Put(ctx context.Context, in *kvv1.PutRequest, opts ...grpc.CallOption) (*kvv1.PutResponse, error)
+	Delete(ctx context.Context, in *kvv1.DeleteRequest, opts ...grpc.CallOption) (*kvv1.DeleteResponse, error)
+}
+
+// SessionClient is beacon.kv.v1.SessionService.
+type SessionClient interface {
+	CreateSession(ctx context.Context, in *kvv1.CreateSessionRequest, opts ...grpc.CallOption) (*kvv1.CreateSessionResponse, error)
+	DestroySession(ctx context.Context, in *kvv1.DestroySessionRequest, opts ...grpc.CallOption) (*kvv1.DestroySessionResponse, error)
+	RenewSession(ctx context.Context, in *kvv1.RenewSessionRequest, opts ...grpc.CallOption) (*kvv1.RenewSessionResponse, error)
+	GetSession(ctx context.Context, in *kvv1.GetSessionRequest, opts ...grpc.CallOption) (*kvv1.GetSessionResponse, error)
+	ListSessions(ctx context.Context, in *kvv1.ListSessionsRequest, opts ...grpc.CallOption) (*kvv1.ListSessionsResponse, error)
+	NodeSessions(ctx context.Context, in *kvv1.NodeSessionsRequest, opts ...grpc.CallOption) (*kvv1.NodeSessionsResponse, error)
+}
+
+// TxnClient is beacon.kv.v1.TxnService.
+type TxnClient interface {
+	Txn(ctx context.Context, in *kvv1.TxnRequest, opts ...grpc.CallOption) (*kvv1.TxnResponse, error)
+}
+
+// StatusClient is beacon.operator.v1.StatusService.
+type StatusClient interface {
+	Leader(ctx context.Context, in *operatorv1.LeaderRequest, opts ...grpc.CallOption) (*operatorv1.LeaderResponse, error)
+	Peers(ctx context.Context, in *operatorv1.PeersRequest, opts ...grpc.CallOption) (*operatorv1.PeersResponse, error)
+}
+
+// OperatorClient is beacon.operator.v1.OperatorService.
+type OperatorClient interface {
+	RaftConfiguration(ctx context.Context, in *operatorv1.RaftConfigurationRequest, opts ...grpc.CallOption) (*operatorv1.RaftConfigurationResponse, error)
+	RemovePeer(ctx context.Context, in *operatorv1.RemovePeerRequest, opts ...grpc.CallOption) (*operatorv1.RemovePeerResponse, error)
+}
+
+// SnapshotClient is beacon.operator.v1.SnapshotService.
+type SnapshotClient interface {
+	Save(ctx context.Context, in *operatorv1.SaveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[operatorv1.SaveResponse], error)
+	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[operatorv1.RestoreRequest, operatorv1.RestoreResponse], error)
+}
+
+// Backend is every catalog service the gateway calls.
+type Backend struct {
+	Catalog  CatalogClient
+	Health   HealthClient
+	KV       KVClient
+	Session  SessionClient
+	Txn      TxnClient
+	Status   StatusClient
+	Operator OperatorClient
+	Snapshot SnapshotClient
+}
+
+// NewBackend returns a Backend of generated clients sharing conn.
+func NewBackend(conn grpc.ClientConnInterface) Backend {
+	return Backend{
+		Catalog:  catalogv1.NewCatalogServiceClient(conn),
+		Health:   catalogv1.NewHealthServiceClient(conn),
+		KV:       kvv1.NewKVServiceClient(conn),
+		Session:  kvv1.NewSessionServiceClient(conn),
+		Txn:      kvv1.NewTxnServiceClient(conn),
+		Status:   operatorv1.NewStatusServiceClient(conn),
+		Operator: operatorv1.NewOperatorServiceClient(conn),
+		Snapshot: operatorv1.NewSnapshotServiceClient(conn),
+	}
+}

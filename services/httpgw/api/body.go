@@ -1,0 +1,128 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"time"
+
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
+)
+
+// Request body limits.
+const (
+	// maxJSONBody bounds the JSON bodies of catalog and session writes.
+	maxJSONBody = 1 << 20
+	// maxKVValue is Consul's default kv_max_value_size.
+	maxKVValue = 512 << 10
+	// maxTxnBody is Consul's default txn_max_req_len.
+	maxTxnBody = 512 << 10
+)
+
+// rpcTimeout bounds a catalog call, on top of a blocking query's wait.
+const rpcTimeout = 30 * time.Second
+
+// callContext returns the context for a catalog call made for r: the
+// request's own (so a client that leaves cancels the call), bounded by the
+// blocking wait in opts, if any, plus rpcTimeout.
+func callContext(r *http.Request, opts *queryv1.ReadOptions) (context.Context, context.CancelFunc) {
+	d := rpcTimeout
+	if w := opts.GetMaxWait(); w != nil {
+		d += w.AsDuration()
+	}
+	return context.WithTimeout(r.Context(), d)
+}
+
+// readBody reads r's body, refusing more than limit bytes with a 413.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, tooLarge(fmt.Sprintf("Request body(%d bytes) too large, max size: %d bytes", r.ContentLength, limit))
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(fmt.Sprintf("Request body too large, max size: %d bytes", mbe.Limit))
+		}
+		return nil, badRequestf("Failed to read the request body: %v", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, tooLarge(fmt.Sprintf("Request body too large, max size: %d bytes", limit))
+	}
+	return b, nil
+}
+
+// decodeJSON decodes body into v as Consul does: field names match
+// case-insensitively and unknown fields are ignored. Malformed JSON, a
+// value of the wrong type or trailing data is a 400 that says where.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return badRequest("Request decode failed: " + describeJSONError(err))
+	}
+	rest := body[dec.InputOffset():]
+	if len(bytes.TrimSpace(rest)) > 0 {
+		return badRequestf("Request decode failed: unexpected data after the JSON value at byte %d", dec.InputOffset())
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of JSON"
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		want := jsonTypeName(typ.Type)
+		if typ.Field == "" {
+			return fmt.Sprintf("cannot use %s as %s", typ.Value, want)
+		}
+		return fmt.Sprintf("field %q: cannot use %s as %s", typ.Field, typ.Value, want)
+	}
+	return err.Error()
+}
+
+// jsonTypeName names what a Go type reads from JSON, for error messages.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "a different type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return "a duration"
+	case t == reflect.TypeFor[[]byte]():
+		return "a base64 string"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.String()
+}

@@ -1,0 +1,220 @@
+package api
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beaconmesh/beacon/platform/token"
+)
+
+// handlerFunc is the shape of every route: it returns the value to encode
+// as JSON (or one of the reply types below) or an error for statusOf.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+// reply is an answer with a status other than 200 and a JSON body, or no
+// body at all when body is nil.
+type reply struct {
+	status int
+	body   any
+}
+
+// rawReply is an answer that is not JSON.
+type rawReply struct {
+	contentType string
+	body        []byte
+}
+
+// handled means the handler wrote the whole response itself.
+type handled struct{}
+
+// gzipMinSize is the smallest body worth compressing.
+const gzipMinSize = 1024
+
+// endpoint is one path of the route table with its handlers by method.
+type endpoint struct {
+	pattern  string
+	handlers map[string]handlerFunc
+	allow    string
+	codes    map[string]codeOverrides // by method
+}
+
+// serve runs the handler for r's method: the one wrapper that answers
+// 405 with Allow, applies the checks every request shares, and writes the
+// result or the error.
+func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusWriter{ResponseWriter: w}
+	defer func() {
+		s.observe(e.pattern, r.Method, rec.status(), time.Since(start))
+	}()
+
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	h, ok := e.handlers[method]
+	if !ok {
+		rec.Header().Set("Allow", e.allow)
+		if r.Method == http.MethodOptions {
+			rec.WriteHeader(http.StatusOK)
+			return
+		}
+		writeText(rec, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed")
+		return
+	}
+
+	var (
+		out any
+		err = checkCommon(r, s.dc)
+	)
+	if err == nil {
+		r = r.WithContext(token.With(r.Context(), requestToken(r)))
+		out, err = h(rec, r)
+	}
+	if err != nil {
+		code, msg := statusOf(r.Context(), err, e.codes[method])
+		s.logError(r, e.pattern, code, err)
+		writeText(rec, code, msg)
+		return
+	}
+	s.write(rec, r, out)
+}
+
+// write encodes a handler's result.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, out any) {
+	switch v := out.(type) {
+	case handled:
+		return
+	case rawReply:
+		writeBody(w, r, http.StatusOK, v.contentType, v.body)
+		return
+	case reply:
+		if v.body == nil {
+			w.WriteHeader(v.status)
+			return
+		}
+		s.writeJSON(w, r, v.status, v.body)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}
+
+// writeJSON writes v compactly, or indented with four spaces and a final
+// newline under ?pretty. A nil slice is written as [] rather than null.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice && rv.IsNil() {
+		v = []struct{}{}
+	}
+	var (
+		buf []byte
+		err error
+	)
+	if _, pretty := r.URL.Query()["pretty"]; pretty {
+		buf, err = json.MarshalIndent(v, "", "    ")
+		buf = append(buf, '\n')
+	} else {
+		buf, err = json.Marshal(v)
+	}
+	if err != nil {
+		s.log.Error("encode response", "path", r.URL.Path, "err", err)
+		writeText(w, http.StatusInternalServerError, "failed to encode the response: "+err.Error())
+		return
+	}
+	writeBody(w, r, status, "application/json", buf)
+}
+
+// writeBody writes body, gzipped when the client accepts it and it is big
+// enough to gain from it.
+func writeBody(w http.ResponseWriter, r *http.Request, status int, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Add("Vary", "Accept-Encoding")
+	if len(body) >= gzipMinSize && acceptsGzip(r) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(body)
+		if zw.Close() == nil {
+			h.Set("Content-Encoding", "gzip")
+			body = buf.Bytes()
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// writeText writes an error or message as plain text, as Consul does.
+func writeText(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg))
+}
+
+// acceptsGzip reports whether Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, field := range r.Header.Values("Accept-Encoding") {
+		for part := range strings.SplitSeq(field, ",") {
+			coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+				continue
+			}
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return !slices.Contains([]string{"q=0", "q=0.0", "q=0.00", "q=0.000"}, q)
+		}
+	}
+	return false
+}
+
+// statusWriter remembers the status a handler wrote, for logs and metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines,
+// flushing) through the wrapper.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}
+
+// logError logs a failed request: server faults as errors, the rest at
+// debug. The query string is left out because it may carry a token.
+func (s *Server) logError(r *http.Request, route string, code int, err error) {
+	level := slog.LevelDebug
+	if code >= 500 && code != http.StatusServiceUnavailable {
+		level = slog.LevelError
+	}
+	s.log.Log(r.Context(), level, "request failed",
+		"method", r.Method, "path", r.URL.Path, "route", route, "status", code, "err", err)
+}

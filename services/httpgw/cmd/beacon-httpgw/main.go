@@ -1,0 +1,65 @@
+// Command beacon-httpgw serves Consul's HTTP /v1 API over Beacon's catalog.
+// It only reads flags; the gateway itself is daemon.Run.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/services/httpgw/daemon"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// addrList is a repeatable flag; the first use replaces the default.
+type addrList struct {
+	vals []string
+	set  bool
+}
+
+func (l *addrList) String() string { return strings.Join(l.vals, ",") }
+
+func (l *addrList) Set(v string) error {
+	if !l.set {
+		l.vals, l.set = nil, true
+	}
+	for a := range strings.SplitSeq(v, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			l.vals = append(l.vals, a)
+		}
+	}
+	return nil
+}
+
+func main() {
+	cfg := daemon.DefaultConfig()
+	catalogs := &addrList{vals: cfg.CatalogAddrs}
+	flag.StringVar(&cfg.Addr, "http-addr", cfg.Addr, "address to serve the HTTP API on")
+	flag.Var(catalogs, "catalog", "gRPC address of a catalog replica (repeatable, or comma-separated)")
+	flag.StringVar(&cfg.Datacenter, "datacenter", cfg.Datacenter, "the local datacenter")
+	flag.StringVar(&cfg.NodeName, "node", cfg.NodeName, "the node this gateway speaks for")
+	logLevel := flag.String("log-level", "info", "log level: trace, debug, info, warn or error")
+	logJSON := flag.Bool("log-json", false, "write logs as JSON")
+	flag.Parse()
+
+	level, err := logging.ParseLevel(*logLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "beacon-httpgw:", err)
+		os.Exit(2)
+	}
+	cfg.CatalogAddrs = catalogs.vals
+	cfg.Logger = logging.New(os.Stderr, level, *logJSON)
+	cfg.Gatherer = prometheus.DefaultGatherer
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := daemon.Run(ctx, cfg); err != nil {
+		cfg.Logger.Error("exiting", "err", err)
+		os.Exit(1)
+	}
+}
