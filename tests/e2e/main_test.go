@@ -163,4 +163,3 @@ func (a *devAgent) grpcConn(t *testing.T) *grpc.ClientConn {
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
-
