@@ -160,6 +160,11 @@ func Start(cfg Config) (*Node, error) {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
 		rc.TrailingLogs = cfg.SnapshotThreshold
 	}
+	// Let many concurrent writes share one disk sync and one append round:
+	// with BatchApplyCh the leader takes up to MaxAppendEntries waiting
+	// commands per batch.
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 256
 	n.leaderNotify = make(chan bool, 16)
 	rc.NotifyCh = n.leaderNotify
 

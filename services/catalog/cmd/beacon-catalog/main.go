@@ -11,6 +11,7 @@ import (
 
 	"github.com/beaconmesh/beacon/platform/flags"
 	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/services/catalog/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -46,9 +47,12 @@ func main() {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Registerer, cfg.Gatherer = reg, reg
 
+	stopProfile := profile.Start()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := daemon.Run(ctx, cfg); err != nil {
+	err = daemon.Run(ctx, cfg)
+	stop()
+	stopProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "beacon-catalog:", err)
 		os.Exit(1)
 	}
