@@ -27,14 +27,19 @@ if ! diff -r -q proto "$tmp/proto" -x go.mod -x go.sum >/dev/null; then
 	echo "generated code is stale: run make gen"; exit 1
 fi
 
-modules=$(go list -m -f '{{.Dir}}')
+# Modules that hold packages (a module may still be empty while its
+# service is being built).
+modules=()
+for m in $(go list -m -f '{{.Dir}}'); do
+	if [[ -n "$(cd "$m" && go list ./... 2>/dev/null)" ]]; then modules+=("$m"); fi
+done
 step "go vet"
-for m in $modules; do (cd "$m" && go vet ./...); done
+for m in "${modules[@]}"; do (cd "$m" && go vet ./...); done
 
 step "build every binary"
 make -s build
 
 step "go test -race (every module)"
 pkgs=()
-for m in $modules; do pkgs+=("$m/..."); done
+for m in "${modules[@]}"; do pkgs+=("$m/..."); done
 go test -race -count=1 -timeout 30m "${pkgs[@]}"

@@ -25,11 +25,18 @@ type Config struct {
 	Node       string
 	Datacenter string
 	// Client is the address the user-facing ports bind (Consul's -client).
-	Client     string
-	HTTPPort   int
-	DNSPort    int
-	GRPCPort   int
+	Client   string
+	HTTPPort int
+	DNSPort  int
+	GRPCPort int
+	// AgentPort is the node agent's gRPC API (0: any free port; the HTTP
+	// API's /v1/agent/* is how users reach it).
+	AgentPort  int
 	ConfigDirs []string
+	// EnableScriptChecks lets service definitions run script checks.
+	EnableScriptChecks bool
+	// Reload receives a value per reload request (SIGHUP).
+	Reload <-chan struct{}
 	// DataDir, when set, makes the dev agent durable.
 	DataDir string
 	Logger  *slog.Logger
@@ -57,7 +64,7 @@ func (c Config) Validate() error {
 	if net.ParseIP(c.Client) == nil {
 		errs = append(errs, fmt.Errorf("-client %q is not an IP address", c.Client))
 	}
-	for name, p := range map[string]int{"-http-port": c.HTTPPort, "-dns-port": c.DNSPort, "-grpc-port": c.GRPCPort} {
+	for name, p := range map[string]int{"-http-port": c.HTTPPort, "-dns-port": c.DNSPort, "-grpc-port": c.GRPCPort, "-agent-port": c.AgentPort} {
 		if p < 0 || p > 65535 {
 			errs = append(errs, fmt.Errorf("%s %d is out of range", name, p))
 		}
@@ -67,15 +74,16 @@ func (c Config) Validate() error {
 
 // Listeners are the agent's open user-facing ports.
 type Listeners struct {
-	GRPC net.Listener
-	HTTP net.Listener
-	DNSU net.PacketConn
-	DNST net.Listener
+	GRPC  net.Listener
+	Agent net.Listener
+	HTTP  net.Listener
+	DNSU  net.PacketConn
+	DNST  net.Listener
 }
 
 // Close closes every listener.
 func (l *Listeners) Close() {
-	for _, c := range []io.Closer{l.GRPC, l.HTTP, l.DNSU, l.DNST} {
+	for _, c := range []io.Closer{l.GRPC, l.Agent, l.HTTP, l.DNSU, l.DNST} {
 		if c != nil && !isNil(c) {
 			c.Close()
 		}
@@ -100,6 +108,10 @@ func Listen(cfg Config) (*Listeners, error) {
 	var err error
 	if l.GRPC, err = net.Listen("tcp", addr(cfg.GRPCPort)); err != nil {
 		return nil, fmt.Errorf("grpc port: %w", err)
+	}
+	if l.Agent, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.AgentPort))); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("agent port: %w", err)
 	}
 	if l.HTTP, err = net.Listen("tcp", addr(cfg.HTTPPort)); err != nil {
 		l.Close()
@@ -140,27 +152,53 @@ func Run(ctx context.Context, cfg Config, ls *Listeners) error {
 	cat.Advertise = net.JoinHostPort(cfg.Client, "8300")
 	cat.Logger, cat.Registerer, cat.Gatherer = logger, reg, reg
 
-	ctx, cancel := context.WithCancel(ctx)
+	// The node agent stops first, while the catalog can still take its
+	// deregistrations; everything else stops after it.
+	parent := ctx
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	agentCtx, cancelAgent := context.WithCancel(ctx)
+	defer cancelAgent()
 	var wg sync.WaitGroup
 	errc := make(chan error, 8)
-	start := func(name string, run func(context.Context) error) {
-		wg.Add(1)
+	launch := func(ctx context.Context, done *sync.WaitGroup, name string, run func(context.Context) error) {
+		done.Add(1)
 		go func() {
-			defer wg.Done()
+			defer done.Done()
 			if err := run(ctx); err != nil {
 				errc <- fmt.Errorf("%s: %w", name, err)
+				cancelAgent()
 				cancel()
 			}
 		}()
 	}
+	start := func(name string, run func(context.Context) error) { launch(ctx, &wg, name, run) }
+	var agentWG sync.WaitGroup
+	startAgent := func(name string, run func(context.Context) error) { launch(agentCtx, &agentWG, name, run) }
 	start("catalog", func(ctx context.Context) error { return catalogd.Run(ctx, cat) })
+	startNodeAgent(cfg, ls, grpcAddr, logger, reg, startAgent)
 	startGateways(ctx, cfg, ls, grpcAddr, logger, reg, start)
+	go func() {
+		select {
+		case <-parent.Done():
+		case <-ctx.Done():
+		}
+		cancelAgent()
+		stopped := make(chan struct{})
+		go func() { agentWG.Wait(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(shutdownGrace / 2):
+			logger.Warn("node agent did not stop in time")
+		}
+		cancel()
+	}()
 
 	if cfg.Banner != nil {
 		printBanner(cfg, ls)
 	}
 	wg.Wait()
+	agentWG.Wait()
 	close(errc)
 	var errs []error
 	for err := range errc {
@@ -186,6 +224,7 @@ func printBanner(cfg Config, ls *Listeners) {
 	fmt.Fprintf(w, "        Datacenter: '%s'\n", cfg.Datacenter)
 	fmt.Fprintf(w, "            Server: true (bootstrap: true, dev: true)\n")
 	fmt.Fprintf(w, "       Client Addr: [%s] (HTTP: %d, gRPC: %d, DNS: %d)\n", cfg.Client, port(ls.HTTP.Addr()), port(ls.GRPC.Addr()), port(ls.DNSU.LocalAddr()))
+	fmt.Fprintf(w, "   Agent gRPC Addr: %s\n", ls.Agent.Addr())
 	fmt.Fprintf(w, "\n==> Log data will now stream in as it occurs:\n\n")
 }
 

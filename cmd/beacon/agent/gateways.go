@@ -3,8 +3,10 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 
 	dnsgwd "github.com/beaconmesh/beacon/services/dnsgw/daemon"
+	healthd "github.com/beaconmesh/beacon/services/health/daemon"
 	httpgwd "github.com/beaconmesh/beacon/services/httpgw/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -25,4 +27,24 @@ func startGateways(ctx context.Context, cfg Config, ls *Listeners, grpcAddr stri
 	http.Datacenter, http.NodeName = cfg.Datacenter, cfg.Node
 	http.Logger, http.Gatherer = logger, reg
 	start("httpgw", func(ctx context.Context) error { return httpgwd.Run(ctx, http) })
+}
+
+// startNodeAgent starts this node's agent: its config-dir services and
+// checks, and the agent gRPC API. In dev mode the catalog replica on the
+// same node already keeps the node a member, so the agent skips membership.
+func startNodeAgent(cfg Config, ls *Listeners, grpcAddr string, logger *slog.Logger, reg *prometheus.Registry, start func(string, func(context.Context) error)) {
+	h := healthd.DefaultConfig()
+	h.Node, h.Datacenter = cfg.Node, cfg.Datacenter
+	h.CatalogAddrs = []string{grpcAddr}
+	h.ConfigDirs = cfg.ConfigDirs
+	if cfg.DataDir != "" {
+		h.DataDir = filepath.Join(cfg.DataDir, "agent")
+	}
+	h.GRPCListener = ls.Agent
+	h.Advertise = cfg.Client
+	h.EnableScriptChecks = cfg.EnableScriptChecks
+	h.SkipMembership = true
+	h.Reload = cfg.Reload
+	h.Logger, h.Registerer = logger, reg
+	start("agent", func(ctx context.Context) error { return healthd.Run(ctx, h) })
 }

@@ -52,6 +52,8 @@ func (c *agentCommand) flagSet(cfg *agent.Config, dev *bool, logLevel *string, l
 	fs.IntVar(&cfg.HTTPPort, "http-port", cfg.HTTPPort, "HTTP API port")
 	fs.IntVar(&cfg.DNSPort, "dns-port", cfg.DNSPort, "DNS port (UDP and TCP)")
 	fs.IntVar(&cfg.GRPCPort, "grpc-port", cfg.GRPCPort, "gRPC API port")
+	fs.IntVar(&cfg.AgentPort, "agent-port", cfg.AgentPort, "node agent gRPC port on 127.0.0.1 (0: any free port)")
+	fs.BoolVar(&cfg.EnableScriptChecks, "enable-script-checks", false, "allow script checks in service definitions")
 	fs.Var((*flags.StringList)(&cfg.ConfigDirs), "config-dir", "directory of service definitions (*.json, *.hcl); repeatable")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "keep the dev agent's state in this directory")
 	fs.StringVar(logLevel, "log-level", "info", "trace, debug, info, warn or error")
@@ -97,6 +99,19 @@ func (c *agentCommand) Run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	reload := make(chan struct{}, 1)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			select {
+			case reload <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	cfg.Reload = reload
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx, cfg, ls) }()
 	select {

@@ -64,73 +64,53 @@ func (c *catalogService) ListDatacenters(ctx context.Context, req *catalogv1.Lis
 }
 
 func (c *catalogService) ListNodes(ctx context.Context, req *catalogv1.ListNodesRequest) (*catalogv1.ListNodesResponse, error) {
-	if resp, ok, err := forwardRead(ctx, c.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ListNodesResponse, error) {
-		return catalogv1.NewCatalogServiceClient(cc).ListNodes(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.ListNodesResponse{}
-	meta, err := c.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, c.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ListNodesResponse, error) {
+		return catalogv1.NewCatalogServiceClient(cc).ListNodes(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, nodes, err := st.Nodes(ws, req.GetNodeMeta())
 		resp.Nodes = nodes
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (c *catalogService) ListServices(ctx context.Context, req *catalogv1.ListServicesRequest) (*catalogv1.ListServicesResponse, error) {
-	if resp, ok, err := forwardRead(ctx, c.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ListServicesResponse, error) {
-		return catalogv1.NewCatalogServiceClient(cc).ListServices(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.ListServicesResponse{}
-	meta, err := c.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, c.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ListServicesResponse, error) {
+		return catalogv1.NewCatalogServiceClient(cc).ListServices(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, svcs, err := st.Services(ws, req.GetNodeMeta(), req.GetNode())
 		resp.Services = svcs
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (c *catalogService) ServiceNodes(ctx context.Context, req *catalogv1.ServiceNodesRequest) (*catalogv1.ServiceNodesResponse, error) {
 	if err := name("service", req.GetService()); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, c.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ServiceNodesResponse, error) {
-		return catalogv1.NewCatalogServiceClient(cc).ServiceNodes(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.ServiceNodesResponse{}
-	meta, err := c.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, c.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ServiceNodesResponse, error) {
+		return catalogv1.NewCatalogServiceClient(cc).ServiceNodes(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, inst, err := st.ServiceNodes(ws, req.GetService(), req.GetTags(), req.GetNodeMeta(), req.GetConnect())
 		resp.Instances = inst
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (c *catalogService) NodeServices(ctx context.Context, req *catalogv1.NodeServicesRequest) (*catalogv1.NodeServicesResponse, error) {
 	if err := name("node", req.GetNode()); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, c.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.NodeServicesResponse, error) {
-		return catalogv1.NewCatalogServiceClient(cc).NodeServices(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.NodeServicesResponse{}
-	meta, err := c.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, c.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.NodeServicesResponse, error) {
+		return catalogv1.NewCatalogServiceClient(cc).NodeServices(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, node, svcs, err := st.NodeServices(ws, req.GetNode())
 		resp.Node, resp.Services = node, svcs
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 type healthService struct {
@@ -142,92 +122,67 @@ func (h *healthService) NodeChecks(ctx context.Context, req *catalogv1.NodeCheck
 	if err := name("node", req.GetNode()); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, h.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.NodeChecksResponse, error) {
-		return catalogv1.NewHealthServiceClient(cc).NodeChecks(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.NodeChecksResponse{}
-	meta, err := h.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, h.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.NodeChecksResponse, error) {
+		return catalogv1.NewHealthServiceClient(cc).NodeChecks(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, checks, err := st.NodeChecks(ws, req.GetNode())
 		resp.Checks = checks
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (h *healthService) ServiceChecks(ctx context.Context, req *catalogv1.ServiceChecksRequest) (*catalogv1.ServiceChecksResponse, error) {
 	if err := name("service", req.GetService()); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, h.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ServiceChecksResponse, error) {
-		return catalogv1.NewHealthServiceClient(cc).ServiceChecks(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.ServiceChecksResponse{}
-	meta, err := h.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, h.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ServiceChecksResponse, error) {
+		return catalogv1.NewHealthServiceClient(cc).ServiceChecks(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, checks, err := st.ServiceChecks(ws, req.GetService(), req.GetNodeMeta())
 		resp.Checks = checks
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (h *healthService) ChecksInState(ctx context.Context, req *catalogv1.ChecksInStateRequest) (*catalogv1.ChecksInStateResponse, error) {
 	if err := enum("state", req.GetState()); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, h.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ChecksInStateResponse, error) {
-		return catalogv1.NewHealthServiceClient(cc).ChecksInState(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.ChecksInStateResponse{}
-	meta, err := h.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, h.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ChecksInStateResponse, error) {
+		return catalogv1.NewHealthServiceClient(cc).ChecksInState(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, checks, err := st.ChecksInState(ws, req.GetState(), req.GetNodeMeta())
 		resp.Checks = checks
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (h *healthService) ServiceHealth(ctx context.Context, req *catalogv1.ServiceHealthRequest) (*catalogv1.ServiceHealthResponse, error) {
 	if err := name("service", req.GetService()); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, h.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ServiceHealthResponse, error) {
-		return catalogv1.NewHealthServiceClient(cc).ServiceHealth(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.ServiceHealthResponse{}
-	meta, err := h.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, h.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ServiceHealthResponse, error) {
+		return catalogv1.NewHealthServiceClient(cc).ServiceHealth(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, inst, err := st.ServiceHealth(ws, req.GetService(), req.GetTags(), req.GetNodeMeta(), req.GetPassingOnly(), req.GetConnect())
 		resp.Instances = inst
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (h *healthService) ListServiceHealth(ctx context.Context, req *catalogv1.ListServiceHealthRequest) (*catalogv1.ListServiceHealthResponse, error) {
-	if resp, ok, err := forwardRead(ctx, h.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ListServiceHealthResponse, error) {
-		return catalogv1.NewHealthServiceClient(cc).ListServiceHealth(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.ListServiceHealthResponse{}
-	meta, err := h.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, h.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ListServiceHealthResponse, error) {
+		return catalogv1.NewHealthServiceClient(cc).ListServiceHealth(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, nodes, nodeChecks, inst, err := st.AllServiceHealth(ws)
 		resp.Nodes, resp.NodeChecks, resp.Instances = nodes, nodeChecks, inst
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 // RegisterSelf joins this replica as a member and registers its service,

@@ -80,3 +80,16 @@ func (s *Server) waitForLeader(ctx context.Context) (string, error) {
 		}
 	}
 }
+
+// serveRead answers a read: on the leader unless the read may be stale,
+// else here as a blocking query whose fill stores its result in resp. meta
+// points at resp's ReadMeta field.
+func serveRead[Resp any](ctx context.Context, s *Server, opts *queryv1.ReadOptions, resp Resp, meta **queryv1.ReadMeta,
+	remote func(context.Context, *grpc.ClientConn) (Resp, error), fill queryFunc) (Resp, error) {
+	if r, ok, err := forwardRead(ctx, s, opts, remote); ok {
+		return r, err
+	}
+	m, err := s.blockingQuery(ctx, opts, fill)
+	*meta = m
+	return resp, err
+}

@@ -21,38 +21,28 @@ func (k *kvService) Get(ctx context.Context, req *kvv1.GetRequest) (*kvv1.GetRes
 	if err := key("key", req.GetKey(), false); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, k.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.GetResponse, error) {
-		return kvv1.NewKVServiceClient(cc).Get(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &kvv1.GetResponse{}
-	meta, err := k.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, k.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.GetResponse, error) {
+		return kvv1.NewKVServiceClient(cc).Get(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, pair, err := st.KVGet(ws, req.GetKey())
 		resp.Pair = pair
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (k *kvService) List(ctx context.Context, req *kvv1.ListRequest) (*kvv1.ListResponse, error) {
 	if err := key("prefix", req.GetPrefix(), true); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, k.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.ListResponse, error) {
-		return kvv1.NewKVServiceClient(cc).List(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &kvv1.ListResponse{}
-	meta, err := k.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, k.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.ListResponse, error) {
+		return kvv1.NewKVServiceClient(cc).List(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, pairs, err := st.KVList(ws, req.GetPrefix())
 		resp.Pairs = pairs
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (k *kvService) Keys(ctx context.Context, req *kvv1.KeysRequest) (*kvv1.KeysResponse, error) {
@@ -62,19 +52,14 @@ func (k *kvService) Keys(ctx context.Context, req *kvv1.KeysRequest) (*kvv1.Keys
 	if len(req.GetSeparator()) > MaxNameLen {
 		return nil, invalid("separator is longer than %d bytes", MaxNameLen)
 	}
-	if resp, ok, err := forwardRead(ctx, k.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.KeysResponse, error) {
-		return kvv1.NewKVServiceClient(cc).Keys(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &kvv1.KeysResponse{}
-	meta, err := k.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, k.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.KeysResponse, error) {
+		return kvv1.NewKVServiceClient(cc).Keys(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, keys, err := st.KVKeys(ws, req.GetPrefix(), req.GetSeparator())
 		resp.Keys = keys
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (k *kvService) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutResponse, error) {

@@ -137,19 +137,14 @@ func (ms *membershipService) LeaveMember(ctx context.Context, req *catalogv1.Lea
 }
 
 func (ms *membershipService) ListMembers(ctx context.Context, req *catalogv1.ListMembersRequest) (*catalogv1.ListMembersResponse, error) {
-	if resp, ok, err := forwardRead(ctx, ms.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ListMembersResponse, error) {
-		return catalogv1.NewMembershipServiceClient(cc).ListMembers(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &catalogv1.ListMembersResponse{}
-	meta, err := ms.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, ms.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ListMembersResponse, error) {
+		return catalogv1.NewMembershipServiceClient(cc).ListMembers(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, members, err := st.Members(ws)
 		resp.Members = members
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 // memberTimers is the leader's failure detector: a member whose timer fires

@@ -30,7 +30,8 @@ func (s *Server) blockingQuery(ctx context.Context, opts *queryv1.ReadOptions, f
 	if err := validateReadOptions(opts); err != nil {
 		return nil, err
 	}
-	if opts.GetConsistency() != queryv1.Consistency_CONSISTENCY_STALE {
+	onLeader := opts.GetConsistency() != queryv1.Consistency_CONSISTENCY_STALE
+	if onLeader {
 		if err := s.leaderRead(ctx); err != nil {
 			return nil, err
 		}
@@ -59,10 +60,12 @@ func (s *Server) blockingQuery(ctx context.Context, opts *queryv1.ReadOptions, f
 		idx = max(idx, 1)
 		// Return when the index moved past the client's, when the state was
 		// replaced by a snapshot restore (the index may have gone backwards
-		// and the client must reset), or when the wait is over. A replica
-		// behind the client's index keeps waiting, so one client never sees
-		// the index go backwards.
-		if minIndex == 0 || idx > minIndex || restored || !time.Now().Before(deadline) {
+		// and the client must reset), or when the wait is over. The leader's
+		// state is the newest there is, so a client index ahead of it also
+		// means a restore happened before the query; a stale replica behind
+		// the client's index keeps waiting instead, so that one client never
+		// sees the index go backwards.
+		if minIndex == 0 || idx > minIndex || restored || (onLeader && idx < minIndex) || !time.Now().Before(deadline) {
 			return s.readMeta(idx), nil
 		}
 		wctx, cancel := context.WithDeadline(ctx, deadline)

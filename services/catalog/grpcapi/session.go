@@ -105,54 +105,39 @@ func (ss *sessionService) GetSession(ctx context.Context, req *kvv1.GetSessionRe
 	if err := name("id", req.GetId()); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, ss.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.GetSessionResponse, error) {
-		return kvv1.NewSessionServiceClient(cc).GetSession(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &kvv1.GetSessionResponse{}
-	meta, err := ss.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, ss.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.GetSessionResponse, error) {
+		return kvv1.NewSessionServiceClient(cc).GetSession(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, sess, err := st.SessionGet(ws, req.GetId())
 		resp.Session = sess
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (ss *sessionService) ListSessions(ctx context.Context, req *kvv1.ListSessionsRequest) (*kvv1.ListSessionsResponse, error) {
-	if resp, ok, err := forwardRead(ctx, ss.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.ListSessionsResponse, error) {
-		return kvv1.NewSessionServiceClient(cc).ListSessions(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &kvv1.ListSessionsResponse{}
-	meta, err := ss.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, ss.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.ListSessionsResponse, error) {
+		return kvv1.NewSessionServiceClient(cc).ListSessions(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, sessions, err := st.SessionList(ws)
 		resp.Sessions = sessions
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 func (ss *sessionService) NodeSessions(ctx context.Context, req *kvv1.NodeSessionsRequest) (*kvv1.NodeSessionsResponse, error) {
 	if err := name("node", req.GetNode()); err != nil {
 		return nil, err
 	}
-	if resp, ok, err := forwardRead(ctx, ss.s, req.GetOptions(), func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.NodeSessionsResponse, error) {
-		return kvv1.NewSessionServiceClient(cc).NodeSessions(ctx, req)
-	}); ok {
-		return resp, err
-	}
 	resp := &kvv1.NodeSessionsResponse{}
-	meta, err := ss.s.blockingQuery(ctx, req.GetOptions(), func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+	return serveRead(ctx, ss.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.NodeSessionsResponse, error) {
+		return kvv1.NewSessionServiceClient(cc).NodeSessions(ctx, req)
+	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, sessions, err := st.NodeSessions(ws, req.GetNode())
 		resp.Sessions = sessions
 		return idx, err
 	})
-	resp.Meta = meta
-	return resp, err
 }
 
 // sessionTimers enforces session TTLs on the leader: a session not renewed

@@ -255,15 +255,49 @@ func decodeErrors(file, top string, err error, loc *locator) []error {
 // cleanDecodeError rewrites mapstructure's messages about Go types into
 // words a config author knows.
 func cleanDecodeError(err error) error {
-	msg := err.Error()
-	r := strings.NewReplacer(
-		"'time.Duration'", "a duration",
-		"'int'", "an integer",
-		"'string'", "a string",
-		"'bool'", "a boolean",
-		"'[]string'", "a list of strings",
-	)
-	return errors.New(r.Replace(msg))
+	var pe *mapstructure.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%q is not %s", fmt.Sprint(pe.Value), typeWord(pe.Expected.Type()))
+	}
+	var ue *mapstructure.UnconvertibleTypeError
+	if errors.As(err, &ue) {
+		return fmt.Errorf("want %s, got %s", typeWord(ue.Expected.Type()), valueWord(ue.Value))
+	}
+	return err
+}
+
+func typeWord(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if t == durationType {
+			return "a duration"
+		}
+		return "an integer"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	}
+	return t.String()
+}
+
+func valueWord(v any) string {
+	switch reflect.ValueOf(v).Kind() {
+	case reflect.Slice:
+		return "a list"
+	case reflect.Map:
+		return "an object"
+	case reflect.String:
+		return fmt.Sprintf("%q", v)
+	case reflect.Invalid:
+		return "nothing"
+	}
+	return fmt.Sprint(v)
 }
 
 // decodeInto weak-decodes raw into out with Consul's key spellings and

@@ -43,13 +43,18 @@ type Config struct {
 	CatalogAddrs []string
 	// ConfigDirs hold *.json and *.hcl service definitions.
 	ConfigDirs []string
-	// DataDir keeps the node ID across restarts; empty means a new random
-	// node ID each run.
+	// DataDir keeps the node ID, and the services and checks registered
+	// through the API, across restarts; empty means a new random node ID
+	// each run and nothing kept.
 	DataDir string
 	// GRPCAddr is the agent API's address (default DefaultGRPCAddr);
 	// GRPCListener, when set, is served instead and closed by Run.
 	GRPCAddr     string
 	GRPCListener net.Listener
+	// MetricsAddr, when set, serves GET /metrics there over HTTP: the
+	// Registerer's metrics if it is also a prometheus.Gatherer, else a
+	// registry of the agent's own.
+	MetricsAddr string
 	// EnableScriptChecks allows script checks (args).
 	EnableScriptChecks bool
 	// AntiEntropyInterval is the period of full syncs with the catalog
@@ -115,6 +120,11 @@ func (c Config) Validate() error {
 	if c.GRPCListener == nil {
 		if _, _, err := net.SplitHostPort(c.GRPCAddr); err != nil {
 			bad("grpc addr %q: %w", c.GRPCAddr, err)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("metrics addr %q: %w", c.MetricsAddr, err)
 		}
 	}
 	for name, d := range map[string]time.Duration{

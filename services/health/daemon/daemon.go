@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/beaconmesh/beacon/platform/rpcclient"
 	"github.com/beaconmesh/beacon/platform/rpcserver"
@@ -21,6 +23,8 @@ import (
 	"github.com/beaconmesh/beacon/services/health/grpcapi"
 	"github.com/beaconmesh/beacon/services/health/local"
 	"github.com/beaconmesh/beacon/services/health/membership"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -62,6 +66,9 @@ type agent struct {
 	members catalogv1.MembershipServiceClient
 	state   *local.State
 	lis     net.Listener
+	// metrics serves /metrics when MetricsAddr is set.
+	metrics *http.Server
+	mlis    net.Listener
 
 	reloadMu  sync.Mutex
 	leaveOnce sync.Once
@@ -73,7 +80,8 @@ type catalogClients struct {
 	catalogv1.HealthServiceClient
 }
 
-func newAgent(cfg Config, logger *slog.Logger) (*agent, error) {
+func newAgent(cfg Config, logger *slog.Logger) (_ *agent, err error) {
+	var metricsSrv *http.Server
 	defs, err := config.Load(cfg.ConfigDirs)
 	if err != nil {
 		return nil, fmt.Errorf("loading service definitions: %w", err)
@@ -85,6 +93,25 @@ func newAgent(cfg Config, logger *slog.Logger) (*agent, error) {
 	addr := cfg.Advertise
 	if addr == "" {
 		addr = routeTo(cfg.CatalogAddrs[0])
+	}
+	var mlis net.Listener
+	if cfg.MetricsAddr != "" {
+		gatherer, ok := cfg.Registerer.(prometheus.Gatherer)
+		if !ok {
+			reg := prometheus.NewRegistry()
+			cfg.Registerer, gatherer = reg, reg
+		}
+		if mlis, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+		defer func() {
+			if err != nil {
+				mlis.Close()
+			}
+		}()
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	}
 	conn, err := rpcclient.Dial(rpcclient.Config{Addrs: cfg.CatalogAddrs})
 	if err != nil {
@@ -98,11 +125,14 @@ func newAgent(cfg Config, logger *slog.Logger) (*agent, error) {
 		conn:    conn,
 		members: catalogv1.NewMembershipServiceClient(conn),
 		leave:   make(chan struct{}),
+		metrics: metricsSrv,
+		mlis:    mlis,
 	}
 	a.state, err = local.New(local.Config{
 		Node:                a.node,
 		Catalog:             catalogClients{catalogv1.NewCatalogServiceClient(conn), catalogv1.NewHealthServiceClient(conn)},
 		EnableScriptChecks:  cfg.EnableScriptChecks,
+		DataDir:             cfg.DataDir,
 		AntiEntropyInterval: cfg.AntiEntropyInterval,
 		CheckUpdateInterval: cfg.CheckUpdateInterval,
 		Logger:              logger,
@@ -118,6 +148,7 @@ func newAgent(cfg Config, logger *slog.Logger) (*agent, error) {
 		conn.Close()
 		return nil, fmt.Errorf("loading service definitions: %w", err)
 	}
+	a.state.LoadPersisted()
 	a.lis = cfg.GRPCListener
 	if a.lis == nil {
 		if a.lis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
@@ -178,6 +209,14 @@ func (a *agent) run(ctx context.Context) error {
 	}
 	if a.cfg.Reload != nil {
 		wg.Go(func() { a.reloadLoop(runCtx) })
+	}
+	if a.metrics != nil {
+		go func() {
+			if err := a.metrics.Serve(a.mlis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.logger.Error("metrics server", "error", err)
+			}
+		}()
+		defer a.metrics.Close()
 	}
 	a.logger.Info("agent started", "node", a.cfg.Node, "node_id", a.nodeID, "address", a.node.GetAddress(),
 		"datacenter", a.cfg.Datacenter, "grpc", a.lis.Addr().String(), "catalog", strings.Join(a.cfg.CatalogAddrs, ","))

@@ -13,7 +13,7 @@ import (
 
 // Maintenance-mode checks, as Consul names them.
 const (
-	NodeMaintenanceID       = "_node_maintenance"
+	NodeMaintenanceID        = "_node_maintenance"
 	ServiceMaintenancePrefix = "_service_maintenance:"
 
 	defaultNodeMaintReason    = "Maintenance mode is enabled for this node, but no reason was provided. This is a default message."
@@ -35,11 +35,18 @@ type AddOptions struct {
 type runnerOps struct {
 	add    []config.Check
 	remove []string
+	// services are the IDs of removed services.
+	services []string
 }
 
 func (s *State) apply(ops runnerOps) {
 	for _, id := range ops.remove {
 		s.sched.Remove(id)
+		s.unpersist("checks", id)
+	}
+	for _, id := range ops.services {
+		s.unpersist("services", id)
+		s.unpersist("maintenance", ServiceMaintenancePrefix+id)
 	}
 	for _, c := range ops.add {
 		if err := s.sched.Add(c); err != nil {
@@ -95,6 +102,12 @@ func (s *State) addService(def *config.Service, opts AddOptions) error {
 	s.kickLocked()
 	s.mu.Unlock()
 	s.apply(ops)
+	switch opts.Source {
+	case SourceAPI:
+		s.persist("services", def.ID, persistedService{Token: opts.Token, Service: *def})
+	case SourceFile:
+		s.unpersist("services", def.ID) // a file's definition wins
+	}
 	return nil
 }
 
@@ -225,6 +238,7 @@ func (s *State) removeServiceLocked(id string, ops *runnerOps) {
 		return
 	}
 	s.services[id] = &service{wire: e.wire, deleted: true, token: e.token, rev: e.rev + 1, syncedRev: e.syncedRev}
+	ops.services = append(ops.services, id)
 	for cid, c := range s.checks {
 		if c.hc.GetServiceId() == id {
 			s.removeCheckLocked(cid, ops)
@@ -280,6 +294,12 @@ func (s *State) addCheck(def *config.Check, opts AddOptions) error {
 	s.kickLocked()
 	s.mu.Unlock()
 	s.apply(ops)
+	switch opts.Source {
+	case SourceAPI:
+		s.persist("checks", def.ID, persistedCheck{Token: opts.Token, Check: *def})
+	case SourceFile:
+		s.unpersist("checks", def.ID)
+	}
 	return nil
 }
 
@@ -350,6 +370,7 @@ func (s *State) SetMaintenance(serviceID string, enable bool, reason, tok string
 	case enable && old != nil && !old.deleted:
 		return nil
 	case enable:
+		s.persist("maintenance", id, persistedMaintenance{Token: tok, ServiceID: serviceID, Reason: reason, Maintenance: true})
 		e := &check{
 			hc: &catalogv1.HealthCheck{
 				Node: s.node.GetNode(), CheckId: id, Name: name, Notes: notes,
@@ -363,6 +384,7 @@ func (s *State) SetMaintenance(serviceID string, enable bool, reason, tok string
 		s.checks[id] = e
 	default:
 		s.removeCheckLocked(id, &ops)
+		s.unpersist("maintenance", id)
 	}
 	s.bumpLocked()
 	s.kickLocked()

@@ -79,6 +79,9 @@ type Config struct {
 	Catalog Catalog
 	// EnableScriptChecks allows script checks.
 	EnableScriptChecks bool
+	// DataDir, when set, keeps what the agent API registers across
+	// restarts (see LoadPersisted).
+	DataDir string
 	// AntiEntropyInterval is the period of full syncs (default 60 s; a
 	// random eighth of it is added each time).
 	AntiEntropyInterval time.Duration

@@ -42,7 +42,7 @@ func (s *State) Run(ctx context.Context) {
 	backoff := time.Duration(0)
 	pendingFull := false
 	for {
-		full := false
+		full, retrying := false, false
 		select {
 		case <-ctx.Done():
 			return
@@ -55,10 +55,11 @@ func (s *State) Run(ctx context.Context) {
 			full = true
 		case <-s.trigger:
 		case <-retry.C:
-			full = pendingFull
+			retrying = true
 		}
-		if backoff > 0 && !full && !pendingFull {
-			// A retry is already scheduled; it will carry these changes.
+		if backoff > 0 && !retrying {
+			// A retry is scheduled; it carries whatever this asked for.
+			pendingFull = pendingFull || full
 			continue
 		}
 		var err error

@@ -34,6 +34,7 @@ func main() {
 	fs.Var(&configDirs, "config-dir", "directory of *.json and *.hcl service definitions; repeatable")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory that keeps the node ID")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "address of the agent gRPC API")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "address to serve GET /metrics on (off when empty)")
 	fs.BoolVar(&cfg.EnableScriptChecks, "enable-script-checks", false, "allow checks that run commands (args)")
 	fs.StringVar(&logLevel, "log-level", logLevel, "trace, debug, info, warn or error")
 	fs.BoolVar(&logJSON, "log-json", logJSON, "log as JSON")

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/token"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	"google.golang.org/grpc"
@@ -34,10 +35,11 @@ type Catalog struct {
 	index    uint64
 	changed  chan struct{}
 	nodes    map[string]*catalogv1.Node
-	services map[string]map[string]*catalogv1.Service    // node → id → service
+	services map[string]map[string]*catalogv1.Service     // node → id → service
 	checks   map[string]map[string]*catalogv1.HealthCheck // node → id → check
 	members  map[string]*catalogv1.Member
 	calls    map[string]int
+	tokens   []string
 	fail     error
 }
 
@@ -90,6 +92,13 @@ func (c *Catalog) Writes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.calls["Register"] + c.calls["Deregister"]
+}
+
+// Tokens returns the ACL token each Register carried ("" for none).
+func (c *Catalog) Tokens() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.tokens)
 }
 
 // SetFailure makes every call fail with err (nil: succeed again).
@@ -215,12 +224,13 @@ func (c *Catalog) enter(method string) error {
 
 // Register stores a node, a service and checks; identical content changes
 // nothing.
-func (c *Catalog) Register(_ context.Context, req *catalogv1.RegisterRequest) (*catalogv1.RegisterResponse, error) {
+func (c *Catalog) Register(ctx context.Context, req *catalogv1.RegisterRequest) (*catalogv1.RegisterResponse, error) {
 	if err := c.enter("Register"); err != nil {
 		c.mu.Unlock()
 		return nil, err
 	}
 	defer c.mu.Unlock()
+	c.tokens = append(c.tokens, token.From(ctx))
 	node := req.GetNode().GetNode()
 	if node == "" || req.GetNode().GetAddress() == "" {
 		return nil, status.Error(codes.InvalidArgument, "node.node and node.address are required")

@@ -1,0 +1,438 @@
+package grpcapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/beaconmesh/beacon/platform/rpcserver"
+	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
+	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
+	"github.com/beaconmesh/beacon/services/catalog/cluster"
+	"github.com/beaconmesh/beacon/services/catalog/fsm"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// testAPI is a one-replica in-memory catalog served on a real socket.
+type testAPI struct {
+	s    *Server
+	conn *grpc.ClientConn
+}
+
+func newTestAPI(t *testing.T) *testAPI {
+	t.Helper()
+	machine := fsm.New(nil)
+	node, err := cluster.Start(cluster.Config{Node: "n1", Datacenter: "dc1", Dev: true, FSM: machine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Node: node, FSM: machine, Datacenter: "dc1", HoldTimeout: 2 * time.Second})
+	srv := rpcserver.New(rpcserver.Config{})
+	s.Register(srv.Server, false)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	duties := make(chan struct{})
+	go func() { _ = srv.Serve(ctx, ln); close(served) }()
+	go func() { s.RunLeaderDuties(ctx); close(duties) }()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		conn.Close()
+		<-served
+		<-duties
+		_ = node.Shutdown()
+	})
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := node.WaitLeader(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.waitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	return &testAPI{s: s, conn: conn}
+}
+
+func (a *testAPI) kv() kvv1.KVServiceClient { return kvv1.NewKVServiceClient(a.conn) }
+func (a *testAPI) catalog() catalogv1.CatalogServiceClient {
+	return catalogv1.NewCatalogServiceClient(a.conn)
+}
+func (a *testAPI) health() catalogv1.HealthServiceClient {
+	return catalogv1.NewHealthServiceClient(a.conn)
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestWritesReturnIndexesAndReadsReflectThem(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	reg, err := a.catalog().Register(ctx, &catalogv1.RegisterRequest{
+		Node:    &catalogv1.Node{Node: "web-1", Address: "10.0.0.1"},
+		Service: &catalogv1.Service{Service: "web", Port: 80, Tags: []string{"v1"}},
+		Checks:  []*catalogv1.HealthCheck{{CheckId: "web-http", ServiceId: "web", Status: catalogv1.HealthStatus_HEALTH_STATUS_PASSING}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := reg.GetMeta().GetIndex()
+	if idx == 0 {
+		t.Fatal("register returned index 0")
+	}
+	for _, mode := range []queryv1.Consistency{queryv1.Consistency_CONSISTENCY_UNSPECIFIED, queryv1.Consistency_CONSISTENCY_STALE, queryv1.Consistency_CONSISTENCY_CONSISTENT} {
+		resp, err := a.health().ServiceHealth(ctx, &catalogv1.ServiceHealthRequest{Service: "web", PassingOnly: true, Options: &queryv1.ReadOptions{Consistency: mode}})
+		if err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		if len(resp.GetInstances()) != 1 || resp.GetMeta().GetIndex() < idx || !resp.GetMeta().GetKnownLeader() {
+			t.Errorf("%v: %d instances, meta %v (write index %d)", mode, len(resp.GetInstances()), resp.GetMeta(), idx)
+		}
+		if resp.GetInstances()[0].GetNode().GetDatacenter() != "dc1" {
+			t.Errorf("datacenter not filled in: %v", resp.GetInstances()[0].GetNode())
+		}
+	}
+}
+
+func TestBlockingQueryWakesOnlyForItsAnswer(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	put, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "watched", Value: []byte("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		resp *kvv1.GetResponse
+		err  error
+		at   time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := a.kv().Get(ctx, &kvv1.GetRequest{Key: "watched", Options: &queryv1.ReadOptions{MinIndex: put.GetMeta().GetIndex(), MaxWait: durationpb.New(5 * time.Second)}})
+		done <- result{r, err, time.Now()}
+	}()
+	// A write to another key must not end the wait.
+	if _, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "other", Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("woke for another key: %v %v", r.resp, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	changed := time.Now()
+	if _, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "watched", Value: []byte("2")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || string(r.resp.GetPair().GetValue()) != "2" {
+			t.Fatalf("woke with %v %v", r.resp, r.err)
+		}
+		if d := r.at.Sub(changed); d > time.Second {
+			t.Errorf("woke %s after the change", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("blocking query did not wake for its key")
+	}
+}
+
+func TestBlockingQueryTimesOutWithSameIndex(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	resp, err := a.catalog().ListNodes(ctx, &catalogv1.ListNodesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	again, err := a.catalog().ListNodes(ctx, &catalogv1.ListNodesRequest{Options: &queryv1.ReadOptions{MinIndex: resp.GetMeta().GetIndex(), MaxWait: durationpb.New(300 * time.Millisecond)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Errorf("returned after %s, before max_wait", waited)
+	}
+	if again.GetMeta().GetIndex() != resp.GetMeta().GetIndex() {
+		t.Errorf("index moved %d -> %d with no change", resp.GetMeta().GetIndex(), again.GetMeta().GetIndex())
+	}
+}
+
+func TestBadInputIsRejectedWithoutWriting(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	before, err := a.kv().List(ctx, &kvv1.ListRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		call func() error
+		code codes.Code
+	}{
+		{"empty key", func() error { _, err := a.kv().Put(ctx, &kvv1.PutRequest{}); return err }, codes.InvalidArgument},
+		{"value over 512 KiB", func() error {
+			_, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "big", Value: make([]byte, MaxValueSize+1)})
+			return err
+		}, codes.InvalidArgument},
+		{"unknown enum", func() error {
+			_, err := a.catalog().Register(ctx, &catalogv1.RegisterRequest{Node: &catalogv1.Node{Node: "n", Address: "a"}, Service: &catalogv1.Service{Service: "s", Kind: 42}})
+			return err
+		}, codes.InvalidArgument},
+		{"check on unknown service", func() error {
+			_, err := a.catalog().Register(ctx, &catalogv1.RegisterRequest{Node: &catalogv1.Node{Node: "n", Address: "a"},
+				Checks: []*catalogv1.HealthCheck{{CheckId: "c", ServiceId: "nope"}}})
+			return err
+		}, codes.FailedPrecondition},
+		{"acquire with unknown session", func() error {
+			_, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "k", Acquire: "no-such-session"})
+			return err
+		}, codes.FailedPrecondition},
+	}
+	for _, c := range cases {
+		err := c.call()
+		if status.Code(err) != c.code {
+			t.Errorf("%s: %v, want %s", c.name, err, c.code)
+		}
+	}
+	// A stale check-and-set is not an error (Consul's contract: false) and
+	// writes nothing.
+	put, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "cas", Value: []byte("1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := put.GetMeta().GetIndex() - 1
+	res, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "cas", Value: []byte("2"), Cas: &stale})
+	if err != nil || res.GetOk() {
+		t.Fatalf("stale cas: %v %v", res, err)
+	}
+	got, _ := a.kv().Get(ctx, &kvv1.GetRequest{Key: "cas"})
+	if string(got.GetPair().GetValue()) != "1" {
+		t.Errorf("stale cas wrote %q", got.GetPair().GetValue())
+	}
+	// No node "n" was created by the failed registration.
+	if r, _ := a.catalog().NodeServices(ctx, &catalogv1.NodeServicesRequest{Node: "n"}); r.GetNode() != nil {
+		t.Errorf("a rejected registration left node %v", r.GetNode())
+	}
+	after, _ := a.kv().List(ctx, &kvv1.ListRequest{})
+	if len(after.GetPairs()) != len(before.GetPairs())+1 {
+		t.Errorf("keys before %d after %d, want one more (cas)", len(before.GetPairs()), len(after.GetPairs()))
+	}
+}
+
+func TestSessionTTLAndLockDelay(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	sessions := kvv1.NewSessionServiceClient(a.conn)
+	// A default session depends on its node's serfHealth check.
+	if _, err := catalogv1.NewMembershipServiceClient(a.conn).JoinMember(ctx, &catalogv1.JoinMemberRequest{
+		Member: &catalogv1.Member{Name: "n1", Address: "127.0.0.1", Tags: map[string]string{"role": "consul"}},
+		Node:   &catalogv1.Node{Node: "n1", Address: "127.0.0.1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	created, err := sessions.CreateSession(ctx, &kvv1.CreateSessionRequest{Session: &kvv1.Session{
+		Node: "n1", Ttl: durationpb.New(10 * time.Second), LockDelay: durationpb.New(time.Minute),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetId()
+	acq, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "lock", Acquire: id})
+	if err != nil || !acq.GetOk() {
+		t.Fatalf("acquire: %v %v", acq, err)
+	}
+	if _, err := sessions.RenewSession(ctx, &kvv1.RenewSessionRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	// Expire it now rather than in 2×10 s: the timer path is what is tested.
+	a.s.ttl.reset(id, 10*time.Millisecond)
+	waitFor(t, func() bool {
+		r, err := sessions.GetSession(ctx, &kvv1.GetSessionRequest{Id: id})
+		return err == nil && r.GetSession() == nil
+	})
+	got, _ := a.kv().Get(ctx, &kvv1.GetRequest{Key: "lock"})
+	if got.GetPair().GetSession() != "" {
+		t.Errorf("lock still held after the session expired: %v", got.GetPair())
+	}
+	// Lock-delay: a new session cannot take the key for a minute.
+	other, err := sessions.CreateSession(ctx, &kvv1.CreateSessionRequest{Session: &kvv1.Session{Node: "n1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "lock", Acquire: other.GetId()})
+	if err != nil || again.GetOk() {
+		t.Errorf("acquired during lock-delay: %v %v", again, err)
+	}
+	if _, err := sessions.RenewSession(ctx, &kvv1.RenewSessionRequest{Id: id}); status.Code(err) != codes.NotFound {
+		t.Errorf("renewing an expired session: %v, want NotFound", err)
+	}
+}
+
+func TestSnapshotSaveRestoreWakesReaders(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	snaps := operatorv1.NewSnapshotServiceClient(a.conn)
+	if _, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "kept", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := snaps.Save(ctx, &operatorv1.SaveRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var archive bytes.Buffer
+	var saveIndex uint64
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.GetMeta() != nil {
+			saveIndex = msg.GetMeta().GetIndex()
+		}
+		archive.Write(msg.GetData())
+	}
+	if saveIndex == 0 || archive.Len() == 0 {
+		t.Fatalf("save: index %d, %d bytes", saveIndex, archive.Len())
+	}
+	later, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "later", Value: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	woke := make(chan error, 1)
+	go func() {
+		_, err := a.kv().Get(ctx, &kvv1.GetRequest{Key: "later", Options: &queryv1.ReadOptions{MinIndex: later.GetMeta().GetIndex(), MaxWait: durationpb.New(8 * time.Second)}})
+		woke <- err
+	}()
+	up, err := snaps.Restore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := archive.Bytes(); len(b) > 0; {
+		n := min(len(b), 1000)
+		if err := up.Send(&operatorv1.RestoreRequest{Data: b[:n]}); err != nil {
+			t.Fatal(err)
+		}
+		b = b[n:]
+	}
+	if _, err := up.CloseAndRecv(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-woke:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("restore did not wake a blocked reader")
+	}
+	if r, _ := a.kv().Get(ctx, &kvv1.GetRequest{Key: "later"}); r.GetPair() != nil {
+		t.Error("a key written after the save survived the restore")
+	}
+	if r, _ := a.kv().Get(ctx, &kvv1.GetRequest{Key: "kept"}); string(r.GetPair().GetValue()) != "v" {
+		t.Error("a saved key is missing after the restore")
+	}
+	// Writes after a restore get indexes above everything restored.
+	next, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "after", Value: []byte("y")})
+	if err != nil || next.GetMeta().GetIndex() <= saveIndex {
+		t.Errorf("write after restore at index %d (saved at %d): %v", next.GetMeta().GetIndex(), saveIndex, err)
+	}
+	// A corrupt archive is refused and changes nothing.
+	bad, err := snaps.Restore(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = bad.Send(&operatorv1.RestoreRequest{Data: []byte("not a snapshot")})
+	if _, err := bad.CloseAndRecv(); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("corrupt archive: %v, want InvalidArgument", err)
+	}
+}
+
+func TestMembershipFailureDetector(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	members := catalogv1.NewMembershipServiceClient(a.conn)
+	_, err := members.JoinMember(ctx, &catalogv1.JoinMemberRequest{
+		Member: &catalogv1.Member{Name: "agent-1", Address: "10.0.0.5", Tags: map[string]string{"role": "node"}},
+		Node:   &catalogv1.Node{Node: "agent-1", Address: "10.0.0.5"},
+		Ttl:    durationpb.New(time.Second),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() catalogv1.MemberStatus {
+		r, err := members.ListMembers(ctx, &catalogv1.ListMembersRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range r.GetMembers() {
+			if m.GetName() == "agent-1" {
+				return m.GetStatus()
+			}
+		}
+		return catalogv1.MemberStatus_MEMBER_STATUS_UNSPECIFIED
+	}
+	if s := status(); s != catalogv1.MemberStatus_MEMBER_STATUS_ALIVE {
+		t.Fatalf("after join: %v", s)
+	}
+	// No heartbeat for the TTL: failed, and its serfHealth is critical.
+	waitFor(t, func() bool { return status() == catalogv1.MemberStatus_MEMBER_STATUS_FAILED })
+	checks, _ := a.health().NodeChecks(ctx, &catalogv1.NodeChecksRequest{Node: "agent-1"})
+	if len(checks.GetChecks()) != 1 || checks.GetChecks()[0].GetStatus() != catalogv1.HealthStatus_HEALTH_STATUS_CRITICAL {
+		t.Errorf("failed member's checks: %v", checks.GetChecks())
+	}
+	// A heartbeat brings it back.
+	hb, err := members.Heartbeat(ctx, &catalogv1.HeartbeatRequest{Name: "agent-1", Ttl: durationpb.New(time.Minute)})
+	if err != nil || !hb.GetKnown() {
+		t.Fatalf("heartbeat: %v %v", hb, err)
+	}
+	if s := status(); s != catalogv1.MemberStatus_MEMBER_STATUS_ALIVE {
+		t.Errorf("after heartbeat: %v", s)
+	}
+	// Leaving removes the node; the member stays, left, and heartbeats are
+	// answered "unknown" so the agent would join again.
+	if _, err := members.LeaveMember(ctx, &catalogv1.LeaveMemberRequest{Name: "agent-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if s := status(); s != catalogv1.MemberStatus_MEMBER_STATUS_LEFT {
+		t.Errorf("after leave: %v", s)
+	}
+	if r, _ := a.catalog().NodeServices(ctx, &catalogv1.NodeServicesRequest{Node: "agent-1"}); r.GetNode() != nil {
+		t.Error("left member's node is still registered")
+	}
+	if hb, _ := members.Heartbeat(ctx, &catalogv1.HeartbeatRequest{Name: "agent-1"}); hb.GetKnown() {
+		t.Error("heartbeat of a left member answered known")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
