@@ -43,6 +43,9 @@ type Config struct {
 	Dev               bool
 	Timing            cluster.Timing
 	SnapshotThreshold uint64
+	// DefaultIntentionPolicy is "allow" (Consul's default without ACLs) or
+	// "deny": what applies to a connection no intention matches.
+	DefaultIntentionPolicy string
 	// SyncInterval is how often a replica re-registers itself in the catalog
 	// (a no-op write when nothing changed). Default 60 s.
 	SyncInterval time.Duration
@@ -62,6 +65,8 @@ func DefaultConfig() Config {
 		GRPCAddr:      "127.0.0.1:8502",
 		RetryInterval: time.Second,
 		SyncInterval:  time.Minute,
+
+		DefaultIntentionPolicy: "allow",
 	}
 }
 
@@ -90,6 +95,9 @@ func (c Config) Validate() error {
 	}
 	if c.ServerListener == nil && c.ServerAddr == "" && !c.Dev {
 		errs = append(errs, errors.New("server address is required (-server-addr)"))
+	}
+	if p := c.DefaultIntentionPolicy; p != "" && p != "allow" && p != "deny" {
+		errs = append(errs, fmt.Errorf("-default-intention-policy %q: want allow or deny", p))
 	}
 	if c.GRPCListener == nil && c.GRPCAddr == "" {
 		errs = append(errs, errors.New("gRPC address is required (-grpc-addr)"))

@@ -75,6 +75,7 @@ func Run(ctx context.Context, cfg Config) error {
 	api := grpcapi.New(grpcapi.Config{
 		Node: node, FSM: machine, Datacenter: cfg.Datacenter, Logger: logger,
 		Registerer: cfg.Registerer, SnapshotDir: cfg.DataDir,
+		DefaultIntentionDeny: cfg.DefaultIntentionPolicy == "deny",
 	})
 	public := rpcserver.New(rpcserver.Config{Logger: logger, Registerer: cfg.Registerer})
 	api.Register(public.Server, false)

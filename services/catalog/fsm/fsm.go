@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	"github.com/beaconmesh/beacon/services/catalog/state"
 )
@@ -29,15 +30,18 @@ type MessageType uint8
 
 // Command types and the message each carries.
 const (
-	RegisterType       MessageType = 1 // catalogv1.RegisterRequest
-	DeregisterType     MessageType = 2 // catalogv1.DeregisterRequest
-	KVPutType          MessageType = 3 // kvv1.PutRequest
-	KVDeleteType       MessageType = 4 // kvv1.DeleteRequest
-	SessionCreateType  MessageType = 5 // kvv1.Session
-	SessionDestroyType MessageType = 6 // kvv1.DestroySessionRequest
-	TxnType            MessageType = 7 // kvv1.TxnRequest
-	MemberJoinType     MessageType = 8 // catalogv1.JoinMemberRequest
-	MemberStatusType   MessageType = 9 // catalogv1.Member
+	RegisterType        MessageType = 1  // catalogv1.RegisterRequest
+	DeregisterType      MessageType = 2  // catalogv1.DeregisterRequest
+	KVPutType           MessageType = 3  // kvv1.PutRequest
+	KVDeleteType        MessageType = 4  // kvv1.DeleteRequest
+	SessionCreateType   MessageType = 5  // kvv1.Session
+	SessionDestroyType  MessageType = 6  // kvv1.DestroySessionRequest
+	TxnType             MessageType = 7  // kvv1.TxnRequest
+	MemberJoinType      MessageType = 8  // catalogv1.JoinMemberRequest
+	MemberStatusType    MessageType = 9  // catalogv1.Member
+	CAStateType         MessageType = 10 // connectv1.CAState
+	IntentionUpsertType MessageType = 11 // connectv1.Intention
+	IntentionDeleteType MessageType = 12 // connectv1.DeleteIntentionRequest
 
 	// IgnoreUnknownTypeFlag marks a command type that replicas which do not
 	// know it may skip (with a warning) instead of stopping.
@@ -66,6 +70,12 @@ func newMessage(t MessageType) proto.Message {
 		return &catalogv1.JoinMemberRequest{}
 	case MemberStatusType:
 		return &catalogv1.Member{}
+	case CAStateType:
+		return &connectv1.CAState{}
+	case IntentionUpsertType:
+		return &connectv1.Intention{}
+	case IntentionDeleteType:
+		return &connectv1.DeleteIntentionRequest{}
 	}
 	return nil
 }
@@ -200,6 +210,15 @@ func (f *FSM) apply(idx uint64, msg proto.Message) *Result {
 		res.OK = res.Err == nil
 	case *catalogv1.Member:
 		res.Err = st.MemberSetStatus(idx, m)
+		res.OK = res.Err == nil
+	case *connectv1.CAState:
+		res.Err = st.CASet(idx, m)
+		res.OK = res.Err == nil
+	case *connectv1.Intention:
+		res.Err = st.IntentionUpsert(idx, m)
+		res.OK = res.Err == nil
+	case *connectv1.DeleteIntentionRequest:
+		res.Err = st.IntentionDelete(idx, m.GetSourceName(), m.GetDestinationName())
 		res.OK = res.Err == nil
 	}
 	return res

@@ -11,6 +11,7 @@ import (
 
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	clusterv1 "github.com/beaconmesh/beacon/proto/beacon/cluster/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
 	"github.com/beaconmesh/beacon/services/catalog/cluster"
@@ -34,6 +35,9 @@ type Config struct {
 	ApplyTimeout time.Duration
 	// SnapshotDir is where uploaded snapshots are spooled ("" = os.TempDir).
 	SnapshotDir string
+	// DefaultIntentionDeny denies connections no intention matches; by
+	// default they are allowed (as in Consul without ACLs, and in -dev).
+	DefaultIntentionDeny bool
 }
 
 // Server implements every catalog gRPC service.
@@ -76,6 +80,8 @@ func (s *Server) Register(g *grpc.Server, internal bool) {
 	catalogv1.RegisterCatalogServiceServer(g, &catalogService{s: s})
 	catalogv1.RegisterHealthServiceServer(g, &healthService{s: s})
 	catalogv1.RegisterMembershipServiceServer(g, &membershipService{s: s})
+	connectv1.RegisterCAServiceServer(g, &caService{s: s})
+	connectv1.RegisterIntentionServiceServer(g, &intentionService{s: s})
 	kvv1.RegisterKVServiceServer(g, &kvService{s: s})
 	kvv1.RegisterSessionServiceServer(g, &sessionService{s: s})
 	kvv1.RegisterTxnServiceServer(g, &txnService{s: s})
@@ -94,6 +100,8 @@ func ServiceNames() []string {
 		catalogv1.CatalogService_ServiceDesc.ServiceName,
 		catalogv1.HealthService_ServiceDesc.ServiceName,
 		catalogv1.MembershipService_ServiceDesc.ServiceName,
+		connectv1.CAService_ServiceDesc.ServiceName,
+		connectv1.IntentionService_ServiceDesc.ServiceName,
 		kvv1.KVService_ServiceDesc.ServiceName,
 		kvv1.SessionService_ServiceDesc.ServiceName,
 		kvv1.TxnService_ServiceDesc.ServiceName,
@@ -158,6 +166,24 @@ func (s *Server) becomeLeader(ctx context.Context) {
 		s.ttl.armAll()
 		s.members.armAll()
 		s.logger.Info("leadership established", "index", s.node.Raft.AppliedIndex())
+		go s.runEnsureCA(ctx)
 		return
+	}
+}
+
+// runEnsureCA creates the CA if there is none, retrying while this replica
+// stays leader.
+func (s *Server) runEnsureCA(ctx context.Context) {
+	for s.node.IsLeader() {
+		err := s.ensureCA(ctx)
+		if err == nil {
+			return
+		}
+		s.logger.Warn("connect CA initialization failed; retrying", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
 	}
 }

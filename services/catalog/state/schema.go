@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 )
 
@@ -21,11 +22,14 @@ const (
 	tableTombstones = "tombstones"
 	tableSessions   = "sessions"
 	tableMembers    = "members"
+	tableCARoots    = "ca_roots"
+	tableCAConfig   = "ca_config"
+	tableIntentions = "intentions"
 )
 
 // allTables lists every table in snapshot order: the order Persist writes
 // them and Restore expects nothing of (records are self-describing).
-var allTables = []string{tableIndex, tableNodes, tableServices, tableChecks, tableSessions, tableKVs, tableTombstones, tableMembers}
+var allTables = []string{tableIndex, tableNodes, tableServices, tableChecks, tableSessions, tableKVs, tableTombstones, tableMembers, tableCARoots, tableCAConfig, tableIntentions}
 
 // indexRow is one row of the index table: the last Raft index that changed
 // a table, or one service's instances (see serviceIndexKey).
@@ -211,6 +215,28 @@ func schema() *memdb.DBSchema {
 			Indexes: map[string]*memdb.IndexSchema{
 				"id":    {Name: "id", Unique: true, Indexer: one(false, (*kvv1.KVPair).GetKey)},
 				"index": {Name: "index", Indexer: &memdb.UintFieldIndex{Field: "ModifyIndex"}},
+			},
+		},
+		tableCARoots: {
+			Name: tableCARoots,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: one(false, (*connectv1.CARoot).GetId)},
+			},
+		},
+		// One row: the CA configuration, with the active signing key.
+		tableCAConfig: {
+			Name: tableCAConfig,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: one(false, func(*connectv1.CAConfig) string { return "config" })},
+			},
+		},
+		tableIntentions: {
+			Name: tableIntentions,
+			Indexes: map[string]*memdb.IndexSchema{
+				"id": {Name: "id", Unique: true, Indexer: one(false, (*connectv1.Intention).GetId)},
+				"pair": {Name: "pair", Unique: true, Indexer: two(false, func(i *connectv1.Intention) (string, string) {
+					return i.GetSourceName(), i.GetDestinationName()
+				})},
 			},
 		},
 		tableMembers: {

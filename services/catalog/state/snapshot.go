@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 )
 
@@ -34,14 +35,17 @@ type recordType byte
 
 const (
 	recordEnd       recordType = 0
-	recordIndex     recordType = 1 // {1: table or key name, 2: index}
-	recordNode      recordType = 2 // catalogv1.Node
-	recordService   recordType = 3 // catalogv1.ServiceInstance with only node.node set
-	recordCheck     recordType = 4 // catalogv1.HealthCheck
-	recordSession   recordType = 5 // kvv1.Session
-	recordKV        recordType = 6 // kvv1.KVPair
-	recordTombstone recordType = 7 // kvv1.KVPair with key and modify_index
-	recordMember    recordType = 8 // catalogv1.Member
+	recordIndex     recordType = 1  // {1: table or key name, 2: index}
+	recordNode      recordType = 2  // catalogv1.Node
+	recordService   recordType = 3  // catalogv1.ServiceInstance with only node.node set
+	recordCheck     recordType = 4  // catalogv1.HealthCheck
+	recordSession   recordType = 5  // kvv1.Session
+	recordKV        recordType = 6  // kvv1.KVPair
+	recordTombstone recordType = 7  // kvv1.KVPair with key and modify_index
+	recordMember    recordType = 8  // catalogv1.Member
+	recordCARoot    recordType = 9  // connectv1.CARoot
+	recordCAConfig  recordType = 10 // connectv1.CAConfig
+	recordIntention recordType = 11 // connectv1.Intention
 	recordIgnorable recordType = 0x80
 )
 
@@ -54,6 +58,9 @@ var tableRecords = map[string]recordType{
 	tableKVs:        recordKV,
 	tableTombstones: recordTombstone,
 	tableMembers:    recordMember,
+	tableCARoots:    recordCARoot,
+	tableCAConfig:   recordCAConfig,
+	tableIntentions: recordIntention,
 }
 
 // Snapshot is a point-in-time view of a Store, cheap to take, that can be
@@ -288,6 +295,15 @@ func restoreRecord(tx *memdb.Txn, t recordType, payload []byte) error {
 	case recordTombstone:
 		table = tableTombstones
 		row, err = decodeMessage(payload, &kvv1.KVPair{})
+	case recordCARoot:
+		table = tableCARoots
+		row, err = decodeMessage(payload, &connectv1.CARoot{})
+	case recordCAConfig:
+		table = tableCAConfig
+		row, err = decodeMessage(payload, &connectv1.CAConfig{})
+	case recordIntention:
+		table = tableIntentions
+		row, err = decodeMessage(payload, &connectv1.Intention{})
 	case recordMember:
 		table = tableMembers
 		var m *catalogv1.Member

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-memdb"
 
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 )
 
@@ -46,6 +47,15 @@ func fullStore(t *testing.T) *Store {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.CASet(15, &connectv1.CAState{
+		Config: &connectv1.CAConfig{ClusterId: "c1", PrivateKey: "key"},
+		Roots:  []*connectv1.CARoot{{Id: "r1", RootCert: "pem", Active: true}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IntentionUpsert(16, &connectv1.Intention{Id: "i1", SourceName: "web", DestinationName: "db", Action: connectv1.IntentionAction_INTENTION_ACTION_DENY}); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -65,8 +75,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 
 	// Writes after the snapshot are not in it.
 	mustPut(t, s, 20, &kvv1.PutRequest{Key: "later"})
-	if snap.Index() != 14 {
-		t.Errorf("snapshot index = %d, want 14", snap.Index())
+	if snap.Index() != 16 {
+		t.Errorf("snapshot index = %d, want 16", snap.Index())
 	}
 	var buf bytes.Buffer
 	if err := snap.Persist(&buf); err != nil {
@@ -92,8 +102,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			t.Errorf("table %s is empty; the round trip does not cover it", table)
 		}
 	}
-	if r.MaxIndex() != 14 {
-		t.Errorf("restored MaxIndex = %d, want 14", r.MaxIndex())
+	if r.MaxIndex() != 16 {
+		t.Errorf("restored MaxIndex = %d, want 16", r.MaxIndex())
 	}
 
 	// Reads agree, indexes included.
@@ -266,9 +276,11 @@ func TestTableSizes(t *testing.T) {
 	got := fullStore(t).TableSizes()
 	want := map[string]int{
 		tableNodes: 4, tableServices: 4, tableChecks: 6, tableSessions: 1, tableKVs: 3, tableTombstones: 1, tableMembers: 1,
-		// nodes, services, checks, sessions, kvs, tombstones, members, and
-		// service.{web,db,web-proxy}, connect.web
-		tableIndex: 11,
+		tableCARoots: 1, tableCAConfig: 1, tableIntentions: 1,
+		// nodes, services, checks, sessions, kvs, tombstones, members,
+		// ca_roots, ca_config, intentions, and service.{web,db,web-proxy},
+		// connect.web
+		tableIndex: 14,
 	}
 	if d := diff(want, got); d != "" {
 		t.Errorf("(-want +got):\n%s", d)

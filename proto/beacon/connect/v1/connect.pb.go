@@ -576,10 +576,13 @@ type CAConfig struct {
 	RootCertTtl *durationpb.Duration `protobuf:"bytes,2,opt,name=root_cert_ttl,json=rootCertTtl,proto3" json:"root_cert_ttl,omitempty"`
 	// A PEM private key (EC P-256) and root certificate to use; when both are
 	// empty on SetConfig with rotate_root, a new key and root are generated.
-	PrivateKey    string `protobuf:"bytes,3,opt,name=private_key,json=privateKey,proto3" json:"private_key,omitempty"`
-	RootCert      string `protobuf:"bytes,4,opt,name=root_cert,json=rootCert,proto3" json:"root_cert,omitempty"`
-	CreateIndex   uint64 `protobuf:"varint,5,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
-	ModifyIndex   uint64 `protobuf:"varint,6,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	PrivateKey  string `protobuf:"bytes,3,opt,name=private_key,json=privateKey,proto3" json:"private_key,omitempty"`
+	RootCert    string `protobuf:"bytes,4,opt,name=root_cert,json=rootCert,proto3" json:"root_cert,omitempty"`
+	CreateIndex uint64 `protobuf:"varint,5,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex uint64 `protobuf:"varint,6,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	// The cluster's ID, made up by the first leader; the trust domain is
+	// "<cluster_id>.consul". Read-only.
+	ClusterId     string `protobuf:"bytes,7,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -656,6 +659,68 @@ func (x *CAConfig) GetModifyIndex() uint64 {
 	return 0
 }
 
+func (x *CAConfig) GetClusterId() string {
+	if x != nil {
+		return x.ClusterId
+	}
+	return ""
+}
+
+// CAState is the CA's replicated state as one Raft command: the
+// configuration (with the active signing key) and every trusted root. The
+// leader computes it (key generation is not deterministic); replicas store it.
+type CAState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *CAConfig              `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Roots         []*CARoot              `protobuf:"bytes,2,rep,name=roots,proto3" json:"roots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CAState) Reset() {
+	*x = CAState{}
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CAState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CAState) ProtoMessage() {}
+
+func (x *CAState) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CAState.ProtoReflect.Descriptor instead.
+func (*CAState) Descriptor() ([]byte, []int) {
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CAState) GetConfig() *CAConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *CAState) GetRoots() []*CARoot {
+	if x != nil {
+		return x.Roots
+	}
+	return nil
+}
+
 type GetConfigRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Options       *v1.ReadOptions        `protobuf:"bytes,1,opt,name=options,proto3" json:"options,omitempty"`
@@ -665,7 +730,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[7]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +742,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[7]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +755,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{7}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetConfigRequest) GetOptions() *v1.ReadOptions {
@@ -711,7 +776,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[8]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -723,7 +788,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[8]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -736,7 +801,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{8}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetConfigResponse) GetMeta() *v1.ReadMeta {
@@ -764,7 +829,7 @@ type SetConfigRequest struct {
 
 func (x *SetConfigRequest) Reset() {
 	*x = SetConfigRequest{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[9]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +841,7 @@ func (x *SetConfigRequest) String() string {
 func (*SetConfigRequest) ProtoMessage() {}
 
 func (x *SetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[9]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +854,7 @@ func (x *SetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConfigRequest.ProtoReflect.Descriptor instead.
 func (*SetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{9}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetConfigRequest) GetConfig() *CAConfig {
@@ -815,7 +880,7 @@ type SetConfigResponse struct {
 
 func (x *SetConfigResponse) Reset() {
 	*x = SetConfigResponse{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[10]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +892,7 @@ func (x *SetConfigResponse) String() string {
 func (*SetConfigResponse) ProtoMessage() {}
 
 func (x *SetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[10]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +905,7 @@ func (x *SetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConfigResponse.ProtoReflect.Descriptor instead.
 func (*SetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{10}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetConfigResponse) GetMeta() *v1.WriteMeta {
@@ -872,7 +937,7 @@ type Intention struct {
 
 func (x *Intention) Reset() {
 	*x = Intention{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[11]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +949,7 @@ func (x *Intention) String() string {
 func (*Intention) ProtoMessage() {}
 
 func (x *Intention) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[11]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +962,7 @@ func (x *Intention) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Intention.ProtoReflect.Descriptor instead.
 func (*Intention) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{11}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Intention) GetId() string {
@@ -980,7 +1045,7 @@ type UpsertIntentionRequest struct {
 
 func (x *UpsertIntentionRequest) Reset() {
 	*x = UpsertIntentionRequest{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[12]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1057,7 @@ func (x *UpsertIntentionRequest) String() string {
 func (*UpsertIntentionRequest) ProtoMessage() {}
 
 func (x *UpsertIntentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[12]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1070,7 @@ func (x *UpsertIntentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertIntentionRequest.ProtoReflect.Descriptor instead.
 func (*UpsertIntentionRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{12}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpsertIntentionRequest) GetIntention() *Intention {
@@ -1024,7 +1089,7 @@ type UpsertIntentionResponse struct {
 
 func (x *UpsertIntentionResponse) Reset() {
 	*x = UpsertIntentionResponse{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[13]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1101,7 @@ func (x *UpsertIntentionResponse) String() string {
 func (*UpsertIntentionResponse) ProtoMessage() {}
 
 func (x *UpsertIntentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[13]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1114,7 @@ func (x *UpsertIntentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpsertIntentionResponse.ProtoReflect.Descriptor instead.
 func (*UpsertIntentionResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{13}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpsertIntentionResponse) GetMeta() *v1.WriteMeta {
@@ -1069,7 +1134,7 @@ type DeleteIntentionRequest struct {
 
 func (x *DeleteIntentionRequest) Reset() {
 	*x = DeleteIntentionRequest{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[14]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1146,7 @@ func (x *DeleteIntentionRequest) String() string {
 func (*DeleteIntentionRequest) ProtoMessage() {}
 
 func (x *DeleteIntentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[14]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1159,7 @@ func (x *DeleteIntentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntentionRequest.ProtoReflect.Descriptor instead.
 func (*DeleteIntentionRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{14}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteIntentionRequest) GetSourceName() string {
@@ -1120,7 +1185,7 @@ type DeleteIntentionResponse struct {
 
 func (x *DeleteIntentionResponse) Reset() {
 	*x = DeleteIntentionResponse{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[15]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1197,7 @@ func (x *DeleteIntentionResponse) String() string {
 func (*DeleteIntentionResponse) ProtoMessage() {}
 
 func (x *DeleteIntentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[15]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1210,7 @@ func (x *DeleteIntentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteIntentionResponse.ProtoReflect.Descriptor instead.
 func (*DeleteIntentionResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{15}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteIntentionResponse) GetMeta() *v1.WriteMeta {
@@ -1166,7 +1231,7 @@ type GetIntentionRequest struct {
 
 func (x *GetIntentionRequest) Reset() {
 	*x = GetIntentionRequest{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[16]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1243,7 @@ func (x *GetIntentionRequest) String() string {
 func (*GetIntentionRequest) ProtoMessage() {}
 
 func (x *GetIntentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[16]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1256,7 @@ func (x *GetIntentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntentionRequest.ProtoReflect.Descriptor instead.
 func (*GetIntentionRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{16}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetIntentionRequest) GetOptions() *v1.ReadOptions {
@@ -1225,7 +1290,7 @@ type GetIntentionResponse struct {
 
 func (x *GetIntentionResponse) Reset() {
 	*x = GetIntentionResponse{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[17]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1237,7 +1302,7 @@ func (x *GetIntentionResponse) String() string {
 func (*GetIntentionResponse) ProtoMessage() {}
 
 func (x *GetIntentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[17]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1315,7 @@ func (x *GetIntentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntentionResponse.ProtoReflect.Descriptor instead.
 func (*GetIntentionResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{17}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetIntentionResponse) GetMeta() *v1.ReadMeta {
@@ -1276,7 +1341,7 @@ type ListIntentionsRequest struct {
 
 func (x *ListIntentionsRequest) Reset() {
 	*x = ListIntentionsRequest{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[18]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1353,7 @@ func (x *ListIntentionsRequest) String() string {
 func (*ListIntentionsRequest) ProtoMessage() {}
 
 func (x *ListIntentionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[18]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1366,7 @@ func (x *ListIntentionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntentionsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntentionsRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{18}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListIntentionsRequest) GetOptions() *v1.ReadOptions {
@@ -1322,7 +1387,7 @@ type ListIntentionsResponse struct {
 
 func (x *ListIntentionsResponse) Reset() {
 	*x = ListIntentionsResponse{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[19]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1399,7 @@ func (x *ListIntentionsResponse) String() string {
 func (*ListIntentionsResponse) ProtoMessage() {}
 
 func (x *ListIntentionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[19]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1412,7 @@ func (x *ListIntentionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntentionsResponse.ProtoReflect.Descriptor instead.
 func (*ListIntentionsResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{19}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListIntentionsResponse) GetMeta() *v1.ReadMeta {
@@ -1375,7 +1440,7 @@ type MatchIntentionsRequest struct {
 
 func (x *MatchIntentionsRequest) Reset() {
 	*x = MatchIntentionsRequest{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[20]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1452,7 @@ func (x *MatchIntentionsRequest) String() string {
 func (*MatchIntentionsRequest) ProtoMessage() {}
 
 func (x *MatchIntentionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[20]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1465,7 @@ func (x *MatchIntentionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchIntentionsRequest.ProtoReflect.Descriptor instead.
 func (*MatchIntentionsRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{20}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MatchIntentionsRequest) GetOptions() *v1.ReadOptions {
@@ -1434,7 +1499,7 @@ type IntentionList struct {
 
 func (x *IntentionList) Reset() {
 	*x = IntentionList{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[21]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1511,7 @@ func (x *IntentionList) String() string {
 func (*IntentionList) ProtoMessage() {}
 
 func (x *IntentionList) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[21]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1524,7 @@ func (x *IntentionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntentionList.ProtoReflect.Descriptor instead.
 func (*IntentionList) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{21}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IntentionList) GetIntentions() []*Intention {
@@ -1481,7 +1546,7 @@ type MatchIntentionsResponse struct {
 
 func (x *MatchIntentionsResponse) Reset() {
 	*x = MatchIntentionsResponse{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[22]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1558,7 @@ func (x *MatchIntentionsResponse) String() string {
 func (*MatchIntentionsResponse) ProtoMessage() {}
 
 func (x *MatchIntentionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[22]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1571,7 @@ func (x *MatchIntentionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchIntentionsResponse.ProtoReflect.Descriptor instead.
 func (*MatchIntentionsResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{22}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MatchIntentionsResponse) GetMeta() *v1.ReadMeta {
@@ -1541,7 +1606,7 @@ type CheckIntentionRequest struct {
 
 func (x *CheckIntentionRequest) Reset() {
 	*x = CheckIntentionRequest{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[23]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1618,7 @@ func (x *CheckIntentionRequest) String() string {
 func (*CheckIntentionRequest) ProtoMessage() {}
 
 func (x *CheckIntentionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[23]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1631,7 @@ func (x *CheckIntentionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckIntentionRequest.ProtoReflect.Descriptor instead.
 func (*CheckIntentionRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{23}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CheckIntentionRequest) GetOptions() *v1.ReadOptions {
@@ -1603,7 +1668,7 @@ type CheckIntentionResponse struct {
 
 func (x *CheckIntentionResponse) Reset() {
 	*x = CheckIntentionResponse{}
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[24]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1680,7 @@ func (x *CheckIntentionResponse) String() string {
 func (*CheckIntentionResponse) ProtoMessage() {}
 
 func (x *CheckIntentionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_connect_v1_connect_proto_msgTypes[24]
+	mi := &file_beacon_connect_v1_connect_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1693,7 @@ func (x *CheckIntentionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckIntentionResponse.ProtoReflect.Descriptor instead.
 func (*CheckIntentionResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{24}
+	return file_beacon_connect_v1_connect_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CheckIntentionResponse) GetMeta() *v1.ReadMeta {
@@ -1694,7 +1759,7 @@ const file_beacon_connect_v1_connect_proto_rawDesc = "" +
 	"\fvalid_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vvalidBefore\x12\x17\n" +
 	"\aroot_id\x18\a \x01(\tR\x06rootId\"A\n" +
 	"\fSignResponse\x121\n" +
-	"\x04cert\x18\x01 \x01(\v2\x1d.beacon.connect.v1.IssuedCertR\x04cert\"\x8c\x02\n" +
+	"\x04cert\x18\x01 \x01(\v2\x1d.beacon.connect.v1.IssuedCertR\x04cert\"\xab\x02\n" +
 	"\bCAConfig\x12=\n" +
 	"\rleaf_cert_ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\vleafCertTtl\x12=\n" +
 	"\rroot_cert_ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\vrootCertTtl\x12\x1f\n" +
@@ -1702,7 +1767,12 @@ const file_beacon_connect_v1_connect_proto_rawDesc = "" +
 	"privateKey\x12\x1b\n" +
 	"\troot_cert\x18\x04 \x01(\tR\brootCert\x12!\n" +
 	"\fcreate_index\x18\x05 \x01(\x04R\vcreateIndex\x12!\n" +
-	"\fmodify_index\x18\x06 \x01(\x04R\vmodifyIndex\"J\n" +
+	"\fmodify_index\x18\x06 \x01(\x04R\vmodifyIndex\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\a \x01(\tR\tclusterId\"o\n" +
+	"\aCAState\x123\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.beacon.connect.v1.CAConfigR\x06config\x12/\n" +
+	"\x05roots\x18\x02 \x03(\v2\x19.beacon.connect.v1.CARootR\x05roots\"J\n" +
 	"\x10GetConfigRequest\x126\n" +
 	"\aoptions\x18\x01 \x01(\v2\x1c.beacon.query.v1.ReadOptionsR\aoptions\"w\n" +
 	"\x11GetConfigResponse\x12-\n" +
@@ -1816,7 +1886,7 @@ func file_beacon_connect_v1_connect_proto_rawDescGZIP() []byte {
 }
 
 var file_beacon_connect_v1_connect_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_beacon_connect_v1_connect_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_beacon_connect_v1_connect_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_beacon_connect_v1_connect_proto_goTypes = []any{
 	(IntentionAction)(0),            // 0: beacon.connect.v1.IntentionAction
 	(MatchBy)(0),                    // 1: beacon.connect.v1.MatchBy
@@ -1827,92 +1897,95 @@ var file_beacon_connect_v1_connect_proto_goTypes = []any{
 	(*IssuedCert)(nil),              // 6: beacon.connect.v1.IssuedCert
 	(*SignResponse)(nil),            // 7: beacon.connect.v1.SignResponse
 	(*CAConfig)(nil),                // 8: beacon.connect.v1.CAConfig
-	(*GetConfigRequest)(nil),        // 9: beacon.connect.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),       // 10: beacon.connect.v1.GetConfigResponse
-	(*SetConfigRequest)(nil),        // 11: beacon.connect.v1.SetConfigRequest
-	(*SetConfigResponse)(nil),       // 12: beacon.connect.v1.SetConfigResponse
-	(*Intention)(nil),               // 13: beacon.connect.v1.Intention
-	(*UpsertIntentionRequest)(nil),  // 14: beacon.connect.v1.UpsertIntentionRequest
-	(*UpsertIntentionResponse)(nil), // 15: beacon.connect.v1.UpsertIntentionResponse
-	(*DeleteIntentionRequest)(nil),  // 16: beacon.connect.v1.DeleteIntentionRequest
-	(*DeleteIntentionResponse)(nil), // 17: beacon.connect.v1.DeleteIntentionResponse
-	(*GetIntentionRequest)(nil),     // 18: beacon.connect.v1.GetIntentionRequest
-	(*GetIntentionResponse)(nil),    // 19: beacon.connect.v1.GetIntentionResponse
-	(*ListIntentionsRequest)(nil),   // 20: beacon.connect.v1.ListIntentionsRequest
-	(*ListIntentionsResponse)(nil),  // 21: beacon.connect.v1.ListIntentionsResponse
-	(*MatchIntentionsRequest)(nil),  // 22: beacon.connect.v1.MatchIntentionsRequest
-	(*IntentionList)(nil),           // 23: beacon.connect.v1.IntentionList
-	(*MatchIntentionsResponse)(nil), // 24: beacon.connect.v1.MatchIntentionsResponse
-	(*CheckIntentionRequest)(nil),   // 25: beacon.connect.v1.CheckIntentionRequest
-	(*CheckIntentionResponse)(nil),  // 26: beacon.connect.v1.CheckIntentionResponse
-	nil,                             // 27: beacon.connect.v1.Intention.MetaEntry
-	nil,                             // 28: beacon.connect.v1.MatchIntentionsResponse.MatchesEntry
-	(*timestamppb.Timestamp)(nil),   // 29: google.protobuf.Timestamp
-	(*v1.ReadOptions)(nil),          // 30: beacon.query.v1.ReadOptions
-	(*v1.ReadMeta)(nil),             // 31: beacon.query.v1.ReadMeta
-	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
-	(*v1.WriteMeta)(nil),            // 33: beacon.query.v1.WriteMeta
+	(*CAState)(nil),                 // 9: beacon.connect.v1.CAState
+	(*GetConfigRequest)(nil),        // 10: beacon.connect.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),       // 11: beacon.connect.v1.GetConfigResponse
+	(*SetConfigRequest)(nil),        // 12: beacon.connect.v1.SetConfigRequest
+	(*SetConfigResponse)(nil),       // 13: beacon.connect.v1.SetConfigResponse
+	(*Intention)(nil),               // 14: beacon.connect.v1.Intention
+	(*UpsertIntentionRequest)(nil),  // 15: beacon.connect.v1.UpsertIntentionRequest
+	(*UpsertIntentionResponse)(nil), // 16: beacon.connect.v1.UpsertIntentionResponse
+	(*DeleteIntentionRequest)(nil),  // 17: beacon.connect.v1.DeleteIntentionRequest
+	(*DeleteIntentionResponse)(nil), // 18: beacon.connect.v1.DeleteIntentionResponse
+	(*GetIntentionRequest)(nil),     // 19: beacon.connect.v1.GetIntentionRequest
+	(*GetIntentionResponse)(nil),    // 20: beacon.connect.v1.GetIntentionResponse
+	(*ListIntentionsRequest)(nil),   // 21: beacon.connect.v1.ListIntentionsRequest
+	(*ListIntentionsResponse)(nil),  // 22: beacon.connect.v1.ListIntentionsResponse
+	(*MatchIntentionsRequest)(nil),  // 23: beacon.connect.v1.MatchIntentionsRequest
+	(*IntentionList)(nil),           // 24: beacon.connect.v1.IntentionList
+	(*MatchIntentionsResponse)(nil), // 25: beacon.connect.v1.MatchIntentionsResponse
+	(*CheckIntentionRequest)(nil),   // 26: beacon.connect.v1.CheckIntentionRequest
+	(*CheckIntentionResponse)(nil),  // 27: beacon.connect.v1.CheckIntentionResponse
+	nil,                             // 28: beacon.connect.v1.Intention.MetaEntry
+	nil,                             // 29: beacon.connect.v1.MatchIntentionsResponse.MatchesEntry
+	(*timestamppb.Timestamp)(nil),   // 30: google.protobuf.Timestamp
+	(*v1.ReadOptions)(nil),          // 31: beacon.query.v1.ReadOptions
+	(*v1.ReadMeta)(nil),             // 32: beacon.query.v1.ReadMeta
+	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(*v1.WriteMeta)(nil),            // 34: beacon.query.v1.WriteMeta
 }
 var file_beacon_connect_v1_connect_proto_depIdxs = []int32{
-	29, // 0: beacon.connect.v1.CARoot.not_before:type_name -> google.protobuf.Timestamp
-	29, // 1: beacon.connect.v1.CARoot.not_after:type_name -> google.protobuf.Timestamp
-	30, // 2: beacon.connect.v1.RootsRequest.options:type_name -> beacon.query.v1.ReadOptions
-	31, // 3: beacon.connect.v1.RootsResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	30, // 0: beacon.connect.v1.CARoot.not_before:type_name -> google.protobuf.Timestamp
+	30, // 1: beacon.connect.v1.CARoot.not_after:type_name -> google.protobuf.Timestamp
+	31, // 2: beacon.connect.v1.RootsRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 3: beacon.connect.v1.RootsResponse.meta:type_name -> beacon.query.v1.ReadMeta
 	2,  // 4: beacon.connect.v1.RootsResponse.roots:type_name -> beacon.connect.v1.CARoot
-	29, // 5: beacon.connect.v1.IssuedCert.valid_after:type_name -> google.protobuf.Timestamp
-	29, // 6: beacon.connect.v1.IssuedCert.valid_before:type_name -> google.protobuf.Timestamp
+	30, // 5: beacon.connect.v1.IssuedCert.valid_after:type_name -> google.protobuf.Timestamp
+	30, // 6: beacon.connect.v1.IssuedCert.valid_before:type_name -> google.protobuf.Timestamp
 	6,  // 7: beacon.connect.v1.SignResponse.cert:type_name -> beacon.connect.v1.IssuedCert
-	32, // 8: beacon.connect.v1.CAConfig.leaf_cert_ttl:type_name -> google.protobuf.Duration
-	32, // 9: beacon.connect.v1.CAConfig.root_cert_ttl:type_name -> google.protobuf.Duration
-	30, // 10: beacon.connect.v1.GetConfigRequest.options:type_name -> beacon.query.v1.ReadOptions
-	31, // 11: beacon.connect.v1.GetConfigResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	8,  // 12: beacon.connect.v1.GetConfigResponse.config:type_name -> beacon.connect.v1.CAConfig
-	8,  // 13: beacon.connect.v1.SetConfigRequest.config:type_name -> beacon.connect.v1.CAConfig
-	33, // 14: beacon.connect.v1.SetConfigResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	0,  // 15: beacon.connect.v1.Intention.action:type_name -> beacon.connect.v1.IntentionAction
-	27, // 16: beacon.connect.v1.Intention.meta:type_name -> beacon.connect.v1.Intention.MetaEntry
-	13, // 17: beacon.connect.v1.UpsertIntentionRequest.intention:type_name -> beacon.connect.v1.Intention
-	33, // 18: beacon.connect.v1.UpsertIntentionResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	33, // 19: beacon.connect.v1.DeleteIntentionResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	30, // 20: beacon.connect.v1.GetIntentionRequest.options:type_name -> beacon.query.v1.ReadOptions
-	31, // 21: beacon.connect.v1.GetIntentionResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	13, // 22: beacon.connect.v1.GetIntentionResponse.intention:type_name -> beacon.connect.v1.Intention
-	30, // 23: beacon.connect.v1.ListIntentionsRequest.options:type_name -> beacon.query.v1.ReadOptions
-	31, // 24: beacon.connect.v1.ListIntentionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	13, // 25: beacon.connect.v1.ListIntentionsResponse.intentions:type_name -> beacon.connect.v1.Intention
-	30, // 26: beacon.connect.v1.MatchIntentionsRequest.options:type_name -> beacon.query.v1.ReadOptions
-	1,  // 27: beacon.connect.v1.MatchIntentionsRequest.by:type_name -> beacon.connect.v1.MatchBy
-	13, // 28: beacon.connect.v1.IntentionList.intentions:type_name -> beacon.connect.v1.Intention
-	31, // 29: beacon.connect.v1.MatchIntentionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	28, // 30: beacon.connect.v1.MatchIntentionsResponse.matches:type_name -> beacon.connect.v1.MatchIntentionsResponse.MatchesEntry
-	30, // 31: beacon.connect.v1.CheckIntentionRequest.options:type_name -> beacon.query.v1.ReadOptions
-	31, // 32: beacon.connect.v1.CheckIntentionResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	23, // 33: beacon.connect.v1.MatchIntentionsResponse.MatchesEntry.value:type_name -> beacon.connect.v1.IntentionList
-	3,  // 34: beacon.connect.v1.CAService.Roots:input_type -> beacon.connect.v1.RootsRequest
-	5,  // 35: beacon.connect.v1.CAService.Sign:input_type -> beacon.connect.v1.SignRequest
-	9,  // 36: beacon.connect.v1.CAService.GetConfig:input_type -> beacon.connect.v1.GetConfigRequest
-	11, // 37: beacon.connect.v1.CAService.SetConfig:input_type -> beacon.connect.v1.SetConfigRequest
-	14, // 38: beacon.connect.v1.IntentionService.UpsertIntention:input_type -> beacon.connect.v1.UpsertIntentionRequest
-	16, // 39: beacon.connect.v1.IntentionService.DeleteIntention:input_type -> beacon.connect.v1.DeleteIntentionRequest
-	18, // 40: beacon.connect.v1.IntentionService.GetIntention:input_type -> beacon.connect.v1.GetIntentionRequest
-	20, // 41: beacon.connect.v1.IntentionService.ListIntentions:input_type -> beacon.connect.v1.ListIntentionsRequest
-	22, // 42: beacon.connect.v1.IntentionService.MatchIntentions:input_type -> beacon.connect.v1.MatchIntentionsRequest
-	25, // 43: beacon.connect.v1.IntentionService.CheckIntention:input_type -> beacon.connect.v1.CheckIntentionRequest
-	4,  // 44: beacon.connect.v1.CAService.Roots:output_type -> beacon.connect.v1.RootsResponse
-	7,  // 45: beacon.connect.v1.CAService.Sign:output_type -> beacon.connect.v1.SignResponse
-	10, // 46: beacon.connect.v1.CAService.GetConfig:output_type -> beacon.connect.v1.GetConfigResponse
-	12, // 47: beacon.connect.v1.CAService.SetConfig:output_type -> beacon.connect.v1.SetConfigResponse
-	15, // 48: beacon.connect.v1.IntentionService.UpsertIntention:output_type -> beacon.connect.v1.UpsertIntentionResponse
-	17, // 49: beacon.connect.v1.IntentionService.DeleteIntention:output_type -> beacon.connect.v1.DeleteIntentionResponse
-	19, // 50: beacon.connect.v1.IntentionService.GetIntention:output_type -> beacon.connect.v1.GetIntentionResponse
-	21, // 51: beacon.connect.v1.IntentionService.ListIntentions:output_type -> beacon.connect.v1.ListIntentionsResponse
-	24, // 52: beacon.connect.v1.IntentionService.MatchIntentions:output_type -> beacon.connect.v1.MatchIntentionsResponse
-	26, // 53: beacon.connect.v1.IntentionService.CheckIntention:output_type -> beacon.connect.v1.CheckIntentionResponse
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	33, // 8: beacon.connect.v1.CAConfig.leaf_cert_ttl:type_name -> google.protobuf.Duration
+	33, // 9: beacon.connect.v1.CAConfig.root_cert_ttl:type_name -> google.protobuf.Duration
+	8,  // 10: beacon.connect.v1.CAState.config:type_name -> beacon.connect.v1.CAConfig
+	2,  // 11: beacon.connect.v1.CAState.roots:type_name -> beacon.connect.v1.CARoot
+	31, // 12: beacon.connect.v1.GetConfigRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 13: beacon.connect.v1.GetConfigResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	8,  // 14: beacon.connect.v1.GetConfigResponse.config:type_name -> beacon.connect.v1.CAConfig
+	8,  // 15: beacon.connect.v1.SetConfigRequest.config:type_name -> beacon.connect.v1.CAConfig
+	34, // 16: beacon.connect.v1.SetConfigResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	0,  // 17: beacon.connect.v1.Intention.action:type_name -> beacon.connect.v1.IntentionAction
+	28, // 18: beacon.connect.v1.Intention.meta:type_name -> beacon.connect.v1.Intention.MetaEntry
+	14, // 19: beacon.connect.v1.UpsertIntentionRequest.intention:type_name -> beacon.connect.v1.Intention
+	34, // 20: beacon.connect.v1.UpsertIntentionResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	34, // 21: beacon.connect.v1.DeleteIntentionResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	31, // 22: beacon.connect.v1.GetIntentionRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 23: beacon.connect.v1.GetIntentionResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	14, // 24: beacon.connect.v1.GetIntentionResponse.intention:type_name -> beacon.connect.v1.Intention
+	31, // 25: beacon.connect.v1.ListIntentionsRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 26: beacon.connect.v1.ListIntentionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	14, // 27: beacon.connect.v1.ListIntentionsResponse.intentions:type_name -> beacon.connect.v1.Intention
+	31, // 28: beacon.connect.v1.MatchIntentionsRequest.options:type_name -> beacon.query.v1.ReadOptions
+	1,  // 29: beacon.connect.v1.MatchIntentionsRequest.by:type_name -> beacon.connect.v1.MatchBy
+	14, // 30: beacon.connect.v1.IntentionList.intentions:type_name -> beacon.connect.v1.Intention
+	32, // 31: beacon.connect.v1.MatchIntentionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	29, // 32: beacon.connect.v1.MatchIntentionsResponse.matches:type_name -> beacon.connect.v1.MatchIntentionsResponse.MatchesEntry
+	31, // 33: beacon.connect.v1.CheckIntentionRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 34: beacon.connect.v1.CheckIntentionResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	24, // 35: beacon.connect.v1.MatchIntentionsResponse.MatchesEntry.value:type_name -> beacon.connect.v1.IntentionList
+	3,  // 36: beacon.connect.v1.CAService.Roots:input_type -> beacon.connect.v1.RootsRequest
+	5,  // 37: beacon.connect.v1.CAService.Sign:input_type -> beacon.connect.v1.SignRequest
+	10, // 38: beacon.connect.v1.CAService.GetConfig:input_type -> beacon.connect.v1.GetConfigRequest
+	12, // 39: beacon.connect.v1.CAService.SetConfig:input_type -> beacon.connect.v1.SetConfigRequest
+	15, // 40: beacon.connect.v1.IntentionService.UpsertIntention:input_type -> beacon.connect.v1.UpsertIntentionRequest
+	17, // 41: beacon.connect.v1.IntentionService.DeleteIntention:input_type -> beacon.connect.v1.DeleteIntentionRequest
+	19, // 42: beacon.connect.v1.IntentionService.GetIntention:input_type -> beacon.connect.v1.GetIntentionRequest
+	21, // 43: beacon.connect.v1.IntentionService.ListIntentions:input_type -> beacon.connect.v1.ListIntentionsRequest
+	23, // 44: beacon.connect.v1.IntentionService.MatchIntentions:input_type -> beacon.connect.v1.MatchIntentionsRequest
+	26, // 45: beacon.connect.v1.IntentionService.CheckIntention:input_type -> beacon.connect.v1.CheckIntentionRequest
+	4,  // 46: beacon.connect.v1.CAService.Roots:output_type -> beacon.connect.v1.RootsResponse
+	7,  // 47: beacon.connect.v1.CAService.Sign:output_type -> beacon.connect.v1.SignResponse
+	11, // 48: beacon.connect.v1.CAService.GetConfig:output_type -> beacon.connect.v1.GetConfigResponse
+	13, // 49: beacon.connect.v1.CAService.SetConfig:output_type -> beacon.connect.v1.SetConfigResponse
+	16, // 50: beacon.connect.v1.IntentionService.UpsertIntention:output_type -> beacon.connect.v1.UpsertIntentionResponse
+	18, // 51: beacon.connect.v1.IntentionService.DeleteIntention:output_type -> beacon.connect.v1.DeleteIntentionResponse
+	20, // 52: beacon.connect.v1.IntentionService.GetIntention:output_type -> beacon.connect.v1.GetIntentionResponse
+	22, // 53: beacon.connect.v1.IntentionService.ListIntentions:output_type -> beacon.connect.v1.ListIntentionsResponse
+	25, // 54: beacon.connect.v1.IntentionService.MatchIntentions:output_type -> beacon.connect.v1.MatchIntentionsResponse
+	27, // 55: beacon.connect.v1.IntentionService.CheckIntention:output_type -> beacon.connect.v1.CheckIntentionResponse
+	46, // [46:56] is the sub-list for method output_type
+	36, // [36:46] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_beacon_connect_v1_connect_proto_init() }
@@ -1926,7 +1999,7 @@ func file_beacon_connect_v1_connect_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_beacon_connect_v1_connect_proto_rawDesc), len(file_beacon_connect_v1_connect_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

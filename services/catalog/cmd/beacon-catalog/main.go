@@ -33,6 +33,7 @@ func main() {
 	fs.IntVar(&cfg.BootstrapExpect, "bootstrap-expect", 0, "number of replicas to wait for before forming a new cluster")
 	fs.Var((*flags.StringList)(&cfg.RetryJoin), "retry-join", "server address of another replica (repeatable)")
 	fs.BoolVar(&cfg.Dev, "dev", false, "run a single in-memory replica")
+	fs.StringVar(&cfg.DefaultIntentionPolicy, "default-intention-policy", cfg.DefaultIntentionPolicy, "allow or deny connections no intention matches")
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
 	logJSON := fs.Bool("log-json", false, "log in JSON")
 	_ = fs.Parse(os.Args[1:])
