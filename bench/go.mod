@@ -9,6 +9,7 @@ replace github.com/beaconmesh/beacon/platform => ../platform
 require (
 	github.com/beaconmesh/beacon/platform v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/proto v0.0.0-00010101000000-000000000000
+	github.com/miekg/dns v1.1.73
 	go.etcd.io/etcd/client/v3 v3.6.6
 	google.golang.org/grpc v1.85.0
 )

@@ -1,215 +1,154 @@
-// Command loadgen drives one benchmark measurement against Beacon or a peer
-// (etcd) and prints the result as one JSON line, for bench/run.sh to
-// collect: the same client code path measures both sides of every ratio.
+// Command loadgen drives one benchmark measurement against Beacon or its
+// floor or peer (etcd, a bare server, Knot) and prints the result as one
+// JSON line (bench/internal/result), for bench/run.sh to collect: the same
+// client code path measures both sides of every ratio.
+//
+// Operations (-op):
+//
+//	put        KV puts: -target beacon (gRPC), etcd, or http-put (PUT /v1/kv through beacon-httpgw)
+//	startup    `beacon agent -dev` from exec to a known leader (-target agent)
+//	wait       wait for a catalog leader (no output)
+//	load       register catalog instances -from..-to through gRPC, in bulk
+//	waitview   wait until beacon-dnsgw's view holds -instances instances (-url: its /metrics)
+//	waitdns    wait until the DNS server at -addr answers -qname/-qtype
+//	fetch      GET -url once and save the body (-out) and headers (-header-out)
+//	snapshot   GET -url (/v1/snapshot) and count the bytes
+//	rss        resident memory of -pid
+//	fanout     -waiters blocking GETs on -url, one change through gRPC, wake latencies
+//	dnsperf    run dnsperf against -addr for -qname/-qtype and parse its statistics
+//	wrk        run wrk against -url and parse its statistics
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"regexp"
-	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/beaconmesh/beacon/bench/internal/result"
 	"github.com/beaconmesh/beacon/platform/rpcclient"
-	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
-	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc"
 )
 
 // Result is one measurement.
-type Result struct {
-	Name    string  `json:"name"`
-	Target  string  `json:"target"`
-	Op      string  `json:"op"`
-	Clients int     `json:"clients"`
-	Total   int     `json:"total"`
-	Errors  int64   `json:"errors"`
-	Seconds float64 `json:"seconds"`
-	Rate    float64 `json:"rate"`
-	P50ms   float64 `json:"p50_ms"`
-	P99ms   float64 `json:"p99_ms"`
+type Result = result.Result
+
+type options struct {
+	name, target, op string
+	addrs            []string
+	clients, conns   int
+	total, valueSize int
+	bin              string
+	url              string
+	from, to         int
+	out, headerOut   string
+	pid, catalogPid  int
+	instances        int
+	waiters          int
+	transports       int
+	qname, qtype     string
+	seconds          int
+	threads          int
+	timeout          time.Duration
 }
 
 func main() {
-	name := flag.String("name", "", "label of the measurement")
-	target := flag.String("target", "beacon", "beacon (gRPC), etcd, or agent (startup)")
-	op := flag.String("op", "put", "put, wait (for a leader), or startup (with -target agent)")
-	addrs := flag.String("addr", "127.0.0.1:8502", "comma-separated server addresses")
-	clients := flag.Int("clients", 1, "concurrent clients")
-	conns := flag.Int("conns", 4, "connections shared by the clients")
-	total := flag.Int("total", 2000, "operations in all")
-	valueSize := flag.Int("value-size", 256, "value bytes")
-	bin := flag.String("bin", "bin/beacon", "beacon binary (startup)")
+	var o options
+	flag.StringVar(&o.name, "name", "", "label of the measurement")
+	flag.StringVar(&o.target, "target", "beacon", "beacon (gRPC), etcd, http-put (beacon-httpgw), or agent (startup); a free label for other ops")
+	flag.StringVar(&o.op, "op", "put", "put, startup, wait, load, waitview, waitdns, fetch, snapshot, rss, fanout, dnsperf or wrk")
+	addrs := flag.String("addr", "127.0.0.1:8502", "comma-separated server addresses (gRPC, etcd, HTTP host:port, or the DNS server)")
+	flag.IntVar(&o.clients, "clients", 1, "concurrent clients (put, load, wrk connections, dnsperf clients)")
+	flag.IntVar(&o.conns, "conns", 4, "connections shared by the clients")
+	flag.IntVar(&o.total, "total", 2000, "operations in all")
+	flag.IntVar(&o.valueSize, "value-size", 256, "value bytes")
+	flag.StringVar(&o.bin, "bin", "bin/beacon", "beacon binary (startup)")
+	run := flag.Int("run", 0, "run number, recorded so the report pairs figures of the same run")
+	flag.StringVar(&o.url, "url", "", "URL (fetch, snapshot, wrk, waitview) or base URL of beacon-httpgw (fanout)")
+	flag.IntVar(&o.from, "from", 0, "first instance to register (load)")
+	flag.IntVar(&o.to, "to", 1000, "instance after the last one to register (load)")
+	flag.StringVar(&o.out, "out", "", "file for the body (fetch)")
+	flag.StringVar(&o.headerOut, "header-out", "", "file for the response headers, one 'Name: value' per line (fetch)")
+	flag.IntVar(&o.pid, "pid", 0, "process whose RSS is measured (rss, fanout)")
+	flag.IntVar(&o.catalogPid, "catalog-pid", 0, "catalog process, whose RSS growth fanout also reports")
+	flag.IntVar(&o.instances, "instances", 0, "catalog size, recorded with the figure (and awaited by waitview)")
+	flag.IntVar(&o.waiters, "waiters", 10000, "blocking queries in flight (fanout)")
+	flag.IntVar(&o.transports, "transports", 8, "http.Transports the waiters share (fanout)")
+	flag.StringVar(&o.qname, "qname", "web.service.consul", "question name (dnsperf)")
+	flag.StringVar(&o.qtype, "qtype", "A", "question type (dnsperf)")
+	flag.IntVar(&o.seconds, "seconds", 10, "duration (dnsperf, wrk)")
+	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
+	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound of waits (wait, waitview, fanout wake-up)")
 	flag.Parse()
+	o.addrs = strings.Split(*addrs, ",")
 
-	var res Result
-	var err error
-	switch {
-	case *target == "agent" && *op == "startup":
-		res, err = startup(*bin)
-	case *op == "wait":
-		cc, derr := rpcclient.Dial(rpcclient.Config{Addrs: strings.Split(*addrs, ",")})
-		if derr != nil {
-			err = derr
-			break
-		}
-		err = waitLeader(cc, 60*time.Second)
-		cc.Close()
-		if err == nil {
-			return
-		}
-	case *op == "put":
-		res, err = puts(*target, strings.Split(*addrs, ","), *clients, *conns, *total, *valueSize)
-	default:
-		err = fmt.Errorf("unknown -target %q -op %q", *target, *op)
-	}
+	res, err := dispatch(o)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		fmt.Fprintln(os.Stderr, "loadgen:", o.name, err)
 		os.Exit(1)
 	}
-	res.Name = *name
-	_ = json.NewEncoder(os.Stdout).Encode(res)
+	if res == nil {
+		return
+	}
+	res.Name, res.Run = o.name, *run
+	if res.Target == "" {
+		res.Target = o.target
+	}
+	if res.Op == "" {
+		res.Op = o.op
+	}
+	if o.instances > 0 && res.Instances == 0 {
+		res.Instances = o.instances
+	}
+	_ = result.Encode(os.Stdout, *res)
 }
 
-type putFunc func(ctx context.Context, key string, value []byte) error
-
-func puts(target string, addrs []string, clients, conns, total, valueSize int) (Result, error) {
-	conns = max(1, min(conns, clients))
-	var fns []putFunc
-	for range conns {
-		switch target {
-		case "beacon":
-			cc, err := rpcclient.Dial(rpcclient.Config{Addrs: addrs})
-			if err != nil {
-				return Result{}, err
-			}
-			defer cc.Close()
-			kv := kvv1.NewKVServiceClient(cc)
-			fns = append(fns, func(ctx context.Context, k string, v []byte) error {
-				_, err := kv.Put(ctx, &kvv1.PutRequest{Key: k, Value: v})
-				return err
-			})
-		case "etcd":
-			cli, err := clientv3.New(clientv3.Config{Endpoints: addrs, DialTimeout: 5 * time.Second})
-			if err != nil {
-				return Result{}, err
-			}
-			defer cli.Close()
-			fns = append(fns, func(ctx context.Context, k string, v []byte) error {
-				_, err := cli.Put(ctx, k, string(v))
-				return err
-			})
-		default:
-			return Result{}, fmt.Errorf("unknown target %q", target)
+func dispatch(o options) (*Result, error) {
+	var res Result
+	var err error
+	switch o.op {
+	case "startup":
+		res, err = startup(o.bin)
+	case "wait":
+		cc, derr := rpcclient.Dial(rpcclient.Config{Addrs: o.addrs})
+		if derr != nil {
+			return nil, derr
 		}
-	}
-	value := make([]byte, valueSize)
-	for i := range value {
-		value[i] = 'a' + byte(i%26)
-	}
-	// Warm up every connection so dialing is not measured.
-	for i, f := range fns {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := f(ctx, fmt.Sprintf("warm/%d", i), value)
-		cancel()
-		if err != nil {
-			return Result{}, fmt.Errorf("warm-up put: %w", err)
+		defer cc.Close()
+		return nil, waitLeader(cc, o.timeout)
+	case "put":
+		if o.target == "http-put" {
+			res, err = httpPuts(o.addrs[0], o.clients, o.total, o.valueSize)
+		} else {
+			res, err = puts(o.target, o.addrs, o.clients, o.conns, o.total, o.valueSize)
 		}
+	case "load":
+		res, err = load(o.addrs, o.from, o.to, o.clients, o.conns)
+	case "waitview":
+		return nil, waitView(o.url, o.instances, o.timeout)
+	case "waitdns":
+		return nil, waitDNS(o.addrs[0], o.qname, o.qtype, o.timeout)
+	case "fetch":
+		return nil, fetch(o.url, o.out, o.headerOut)
+	case "snapshot":
+		res, err = snapshot(o.url)
+	case "rss":
+		var kib int64
+		kib, err = rssKiB(o.pid)
+		res = Result{Kind: result.KindRSS, RSSKiB: kib}
+	case "fanout":
+		res, err = fanout(o)
+	case "dnsperf":
+		res, err = dnsperf(o.addrs[0], o.qname, o.qtype, o.clients, o.seconds)
+	case "wrk":
+		res, err = wrk(o.url, o.threads, o.clients, o.seconds)
+	default:
+		err = fmt.Errorf("unknown -op %q", o.op)
 	}
-	lat := make([]time.Duration, total)
-	var next, errs atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f := fns[c%len(fns)]
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(total) {
-					return
-				}
-				t0 := time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				err := f(ctx, fmt.Sprintf("k%08d", i%10000), value)
-				cancel()
-				lat[i] = time.Since(t0)
-				if err != nil {
-					errs.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	return Result{
-		Target: target, Op: "put", Clients: clients, Total: total, Errors: errs.Load(),
-		Seconds: elapsed.Seconds(), Rate: float64(total) / elapsed.Seconds(),
-		P50ms: ms(lat[len(lat)/2]), P99ms: ms(lat[len(lat)*99/100]),
-	}, nil
-}
-
-var bannerRE = regexp.MustCompile(`gRPC: (\d+)`)
-
-// startup measures `beacon agent -dev` from exec to a known leader.
-func startup(bin string) (Result, error) {
-	start := time.Now()
-	cmd := exec.Command(bin, "agent", "-dev", "-http-port", "0", "-grpc-port", "0", "-dns-port", "0", "-log-level", "warn")
-	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return Result{}, err
+		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return Result{}, err
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	buf := make([]byte, 4096)
-	var seen strings.Builder
-	var port string
-	for port == "" {
-		n, err := out.Read(buf)
-		if err != nil {
-			return Result{}, fmt.Errorf("reading banner: %w (%s)", err, seen.String())
-		}
-		seen.Write(buf[:n])
-		if m := bannerRE.FindStringSubmatch(seen.String()); m != nil {
-			port = m[1]
-		}
-	}
-	cc, err := rpcclient.Dial(rpcclient.Config{Addrs: []string{"127.0.0.1:" + port}})
-	if err != nil {
-		return Result{}, err
-	}
-	defer cc.Close()
-	if err := waitLeader(cc, 10*time.Second); err != nil {
-		return Result{}, err
-	}
-	took := time.Since(start)
-	return Result{Target: "agent", Op: "startup", Total: 1, Seconds: took.Seconds(), P50ms: ms(took), P99ms: ms(took)}, nil
-}
-
-func waitLeader(cc *grpc.ClientConn, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		resp, err := operatorv1.NewStatusServiceClient(cc).Leader(ctx, &operatorv1.LeaderRequest{})
-		cancel()
-		if err == nil && resp.GetAddress() != "" {
-			return nil
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return fmt.Errorf("no leader within %s", timeout)
+	return &res, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

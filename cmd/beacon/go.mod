@@ -20,8 +20,10 @@ require (
 	github.com/beaconmesh/beacon/platform v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/services/catalog v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/services/dnsgw v0.0.0-00010101000000-000000000000
+	github.com/beaconmesh/beacon/services/health v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/services/httpgw v0.0.0-00010101000000-000000000000
 	github.com/hashicorp/cli v1.1.7
+	github.com/hashicorp/hcl v1.0.1-vault-7
 	github.com/prometheus/client_golang v1.25.0
 )
 
@@ -40,6 +42,7 @@ require (
 	github.com/coreos/go-systemd v0.0.0-20191104093116-d3cd4ed1dbcf // indirect
 	github.com/coreos/pkg v0.0.0-20220810130054-c7d1c02cb6cf // indirect
 	github.com/fatih/color v1.19.0 // indirect
+	github.com/go-viper/mapstructure/v2 v2.5.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.1 // indirect
 	github.com/grpc-ecosystem/go-grpc-middleware/v2 v2.3.4 // indirect

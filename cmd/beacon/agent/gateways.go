@@ -24,6 +24,7 @@ func startGateways(ctx context.Context, cfg Config, ls *Listeners, grpcAddr stri
 	http := httpgwd.DefaultConfig()
 	http.Listener = ls.HTTP
 	http.CatalogAddrs = []string{grpcAddr}
+	http.AgentAddr = ls.Agent.Addr().String()
 	http.Datacenter, http.NodeName = cfg.Datacenter, cfg.Node
 	http.Logger, http.Gatherer = logger, reg
 	start("httpgw", func(ctx context.Context) error { return httpgwd.Run(ctx, http) })

@@ -4,6 +4,9 @@
 package command
 
 import (
+	"os"
+	"strings"
+
 	"github.com/hashicorp/cli"
 )
 
@@ -12,10 +15,63 @@ const Version = "0.1.0"
 
 // Commands returns the command table.
 func Commands(ui cli.Ui) map[string]cli.CommandFactory {
+	return commands(&Meta{UI: ui, Getenv: os.Getenv, Stdin: os.Stdin})
+}
+
+func commands(m *Meta) map[string]cli.CommandFactory {
+	ui := m.UI
+	of := func(c cli.Command) cli.CommandFactory {
+		return func() (cli.Command, error) { return c, nil }
+	}
+	// Each factory builds a fresh command: a command keeps flag state.
 	return map[string]cli.CommandFactory{
 		"agent":   func() (cli.Command, error) { return &agentCommand{ui: ui}, nil },
 		"version": func() (cli.Command, error) { return &versionCommand{ui: ui}, nil },
+
+		"members": func() (cli.Command, error) { return newMembers(m), nil },
+		"info":    func() (cli.Command, error) { return newInfo(m), nil },
+		"reload":  func() (cli.Command, error) { return newReload(m), nil },
+		"leave":   func() (cli.Command, error) { return newLeave(m), nil },
+
+		"catalog":             of(parent("catalog", "Interact with the catalog", "datacenters, nodes and services")),
+		"catalog datacenters": func() (cli.Command, error) { return newCatalogDatacenters(m), nil },
+		"catalog services":    func() (cli.Command, error) { return newCatalogServices(m), nil },
+		"catalog nodes":       func() (cli.Command, error) { return newCatalogNodes(m), nil },
+
+		"kv":        of(parent("kv", "Interact with the key-value store", "reading, writing and deleting keys")),
+		"kv get":    func() (cli.Command, error) { return newKVGet(m), nil },
+		"kv put":    func() (cli.Command, error) { return newKVPut(m), nil },
+		"kv delete": func() (cli.Command, error) { return newKVDelete(m), nil },
+		"kv export": func() (cli.Command, error) { return newKVExport(m), nil },
+		"kv import": func() (cli.Command, error) { return newKVImport(m), nil },
+
+		"services":            of(parent("services", "Interact with services", "registering and deregistering services with the local agent")),
+		"services register":   func() (cli.Command, error) { return newServicesRegister(m), nil },
+		"services deregister": func() (cli.Command, error) { return newServicesDeregister(m), nil },
+
+		"operator":                  of(parent("operator", "Provides cluster-level tools for Beacon operators", "operating the Raft cluster")),
+		"operator raft":             of(parent("operator raft", "Provides cluster-level tools for Beacon operators", "the Raft configuration")),
+		"operator raft list-peers":  func() (cli.Command, error) { return newRaftListPeers(m), nil },
+		"operator raft remove-peer": func() (cli.Command, error) { return newRaftRemovePeer(m), nil },
+
+		"snapshot":         of(parent("snapshot", "Saves, restores and inspects snapshots of Beacon server state", "snapshots of the servers' state")),
+		"snapshot save":    func() (cli.Command, error) { return newSnapshotSave(m), nil },
+		"snapshot restore": func() (cli.Command, error) { return newSnapshotRestore(m), nil },
 	}
+}
+
+// parentCommand is a command that only groups subcommands; running it
+// prints its help and the subcommand list.
+type parentCommand struct{ name, synopsis, about string }
+
+func parent(name, synopsis, about string) *parentCommand {
+	return &parentCommand{name: name, synopsis: synopsis, about: about}
+}
+
+func (c *parentCommand) Synopsis() string { return c.synopsis }
+func (c *parentCommand) Run([]string) int { return cli.RunResultHelp }
+func (c *parentCommand) Help() string {
+	return strings.TrimSpace("Usage: beacon " + c.name + " <subcommand> [options] [args]\n\n  Subcommands for " + c.about + ".")
 }
 
 type versionCommand struct{ ui cli.Ui }

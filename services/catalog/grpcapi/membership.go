@@ -86,7 +86,10 @@ func (ms *membershipService) JoinMember(ctx context.Context, req *catalogv1.Join
 	if err != nil {
 		return nil, err
 	}
-	ms.s.members.beat(req.GetMember().GetName(), ttl)
+	// Catalog servers are watched by Raft, not by heartbeats (see armAll).
+	if req.GetMember().GetTags()["role"] != "consul" {
+		ms.s.members.beat(req.GetMember().GetName(), ttl)
+	}
 	return &catalogv1.JoinMemberResponse{Meta: &queryv1.WriteMeta{Index: res.Index}}, nil
 }
 

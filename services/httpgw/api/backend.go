@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 
+	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
@@ -75,7 +76,26 @@ type SnapshotClient interface {
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[operatorv1.RestoreRequest, operatorv1.RestoreResponse], error)
 }
 
-// Backend is every catalog service the gateway calls.
+// AgentClient is beacon.agent.v1.AgentService, the node agent's API behind
+// /v1/agent/*.
+type AgentClient interface {
+	Self(ctx context.Context, in *agentv1.SelfRequest, opts ...grpc.CallOption) (*agentv1.SelfResponse, error)
+	Members(ctx context.Context, in *agentv1.MembersRequest, opts ...grpc.CallOption) (*agentv1.MembersResponse, error)
+	ListServices(ctx context.Context, in *agentv1.ListServicesRequest, opts ...grpc.CallOption) (*agentv1.ListServicesResponse, error)
+	GetService(ctx context.Context, in *agentv1.GetServiceRequest, opts ...grpc.CallOption) (*agentv1.GetServiceResponse, error)
+	RegisterService(ctx context.Context, in *agentv1.RegisterServiceRequest, opts ...grpc.CallOption) (*agentv1.RegisterServiceResponse, error)
+	DeregisterService(ctx context.Context, in *agentv1.DeregisterServiceRequest, opts ...grpc.CallOption) (*agentv1.DeregisterServiceResponse, error)
+	ListChecks(ctx context.Context, in *agentv1.ListChecksRequest, opts ...grpc.CallOption) (*agentv1.ListChecksResponse, error)
+	RegisterCheck(ctx context.Context, in *agentv1.RegisterCheckRequest, opts ...grpc.CallOption) (*agentv1.RegisterCheckResponse, error)
+	DeregisterCheck(ctx context.Context, in *agentv1.DeregisterCheckRequest, opts ...grpc.CallOption) (*agentv1.DeregisterCheckResponse, error)
+	UpdateCheck(ctx context.Context, in *agentv1.UpdateCheckRequest, opts ...grpc.CallOption) (*agentv1.UpdateCheckResponse, error)
+	Reload(ctx context.Context, in *agentv1.ReloadRequest, opts ...grpc.CallOption) (*agentv1.ReloadResponse, error)
+	Leave(ctx context.Context, in *agentv1.LeaveRequest, opts ...grpc.CallOption) (*agentv1.LeaveResponse, error)
+	Maintenance(ctx context.Context, in *agentv1.MaintenanceRequest, opts ...grpc.CallOption) (*agentv1.MaintenanceResponse, error)
+}
+
+// Backend is every service the gateway calls: the catalog's, and the node
+// agent's when there is one.
 type Backend struct {
 	Catalog  CatalogClient
 	Health   HealthClient
@@ -85,9 +105,14 @@ type Backend struct {
 	Status   StatusClient
 	Operator OperatorClient
 	Snapshot SnapshotClient
+	// Agent serves /v1/agent/*; nil when no node agent is configured, and
+	// then those routes answer 503 (all but /v1/agent/self, which falls
+	// back to what the catalog knows).
+	Agent AgentClient
 }
 
-// NewBackend returns a Backend of generated clients sharing conn.
+// NewBackend returns a Backend of generated catalog clients sharing conn,
+// without a node agent.
 func NewBackend(conn grpc.ClientConnInterface) Backend {
 	return Backend{
 		Catalog:  catalogv1.NewCatalogServiceClient(conn),
@@ -99,4 +124,9 @@ func NewBackend(conn grpc.ClientConnInterface) Backend {
 		Operator: operatorv1.NewOperatorServiceClient(conn),
 		Snapshot: operatorv1.NewSnapshotServiceClient(conn),
 	}
+}
+
+// NewAgentClient returns the generated node agent client over conn.
+func NewAgentClient(conn grpc.ClientConnInterface) AgentClient {
+	return agentv1.NewAgentServiceClient(conn)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
+	"github.com/beaconmesh/beacon/services/httpgw/consuljson"
 )
 
 // Request body limits.
@@ -70,6 +71,26 @@ func decodeJSON(body []byte, v any) error {
 		return badRequestf("Request decode failed: unexpected data after the JSON value at byte %d", dec.InputOffset())
 	}
 	return nil
+}
+
+// decodeConsulKeys decodes body into v like decodeJSON, but first rewrites
+// its keys to v's field names, so that the snake_case and lower-case keys
+// Consul's agent accepts (consuljson.CanonicalKeys) work too.
+func decodeConsulKeys(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var raw any
+	if err := dec.Decode(&raw); err != nil {
+		return badRequest("Request decode failed: " + describeJSONError(err))
+	}
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		return badRequestf("Request decode failed: unexpected data after the JSON value at byte %d", dec.InputOffset())
+	}
+	canon, err := json.Marshal(consuljson.CanonicalKeys(raw, reflect.TypeOf(v)))
+	if err != nil {
+		return badRequestf("Request decode failed: %v", err)
+	}
+	return decodeJSON(canon, v)
 }
 
 func describeJSONError(err error) string {

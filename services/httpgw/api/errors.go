@@ -38,6 +38,17 @@ func tooLarge(msg string) error {
 // in flight, blocking queries included, then answer 503.
 var ErrShuttingDown = errors.New("the Beacon HTTP gateway is shutting down")
 
+// errNoAgent answers the node agent's routes when the gateway has none.
+var errNoAgent = &httpError{status: http.StatusServiceUnavailable, msg: "no node agent configured"}
+
+// agentError is an error from a node agent call. It maps like a catalog
+// error, except that an agent that cannot be reached is a 503 that says so
+// rather than Consul's "No cluster leader".
+type agentError struct{ err error }
+
+func (e *agentError) Error() string { return "node agent: " + e.err.Error() }
+func (e *agentError) Unwrap() error { return e.err }
+
 // codeOverrides changes the status of some gRPC codes for one route (for
 // example FailedPrecondition, whose meaning depends on the call).
 type codeOverrides map[codes.Code]int
@@ -58,6 +69,11 @@ func statusOf(ctx context.Context, err error, over codeOverrides) (int, string) 
 		// The client is gone; nobody reads this.
 		return 499, "client closed request"
 	}
+	var ae *agentError
+	fromAgent := errors.As(err, &ae)
+	if fromAgent {
+		err = ae.err
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		return http.StatusInternalServerError, err.Error()
@@ -65,6 +81,14 @@ func statusOf(ctx context.Context, err error, over codeOverrides) (int, string) 
 	code, msg := st.Code(), st.Message()
 	if s, ok := over[code]; ok {
 		return s, msg
+	}
+	if fromAgent {
+		switch code {
+		case codes.Unavailable:
+			return http.StatusServiceUnavailable, "node agent unavailable: " + msg
+		case codes.DeadlineExceeded:
+			return http.StatusGatewayTimeout, "timed out waiting for the node agent: " + msg
+		}
 	}
 	switch code {
 	case codes.InvalidArgument, codes.OutOfRange, codes.FailedPrecondition:

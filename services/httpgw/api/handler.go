@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"log/slog"
@@ -26,8 +27,10 @@ type reply struct {
 	body   any
 }
 
-// rawReply is an answer that is not JSON.
+// rawReply is an answer that is not JSON, with status 200 unless status
+// says otherwise.
 type rawReply struct {
+	status      int
 	contentType string
 	body        []byte
 }
@@ -94,7 +97,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, out any) {
 	case handled:
 		return
 	case rawReply:
-		writeBody(w, r, http.StatusOK, v.contentType, v.body)
+		writeBody(w, r, cmp.Or(v.status, http.StatusOK), v.contentType, v.body)
 		return
 	case reply:
 		if v.body == nil {

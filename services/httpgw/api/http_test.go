@@ -47,7 +47,7 @@ func TestMethodNotAllowed(t *testing.T) {
 
 func TestUnroutedPaths(t *testing.T) {
 	e := newEnv(t)
-	for _, p := range []string{"/v1/agent/services", "/v1/agent/checks", "/v1/acl/token/self", "/v1/nope", "/v2/kv/x"} {
+	for _, p := range []string{"/v1/acl/token/self", "/v1/agent/nope", "/v1/nope", "/v2/kv/x"} {
 		if r := e.get(p); r.status != 404 {
 			t.Errorf("%s: %d, want 404", p, r.status)
 		}

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	"google.golang.org/grpc/codes"
 )
 
@@ -16,14 +17,15 @@ type route struct {
 
 // routes is the whole HTTP surface in one table. Paths that name something
 // end in {name...} so that an empty name reaches the handler, which answers
-// Consul's 400, rather than the ServeMux's 404. /v1/agent/* beyond self is
-// the node agent's and is deliberately not routed here.
+// Consul's 400, rather than the ServeMux's 404. /v1/agent/* is served from
+// the node agent's gRPC API; /v1/agent/connect/* waits for Connect.
 func (s *Server) routes() []route {
 	const (
 		GET    = http.MethodGet
 		PUT    = http.MethodPut
 		DELETE = http.MethodDelete
 	)
+	noSidecarPort := codeOverrides{codes.ResourceExhausted: http.StatusInternalServerError}
 	return []route{
 		{GET, "/{$}", s.index, nil},
 		{GET, "/metrics", s.metricsPage, nil},
@@ -66,5 +68,24 @@ func (s *Server) routes() []route {
 		{PUT, "/v1/snapshot", s.snapshotRestore, nil},
 
 		{GET, "/v1/agent/self", s.agentSelf, nil},
+		{GET, "/v1/agent/members", s.needAgent(s.agentMembers), nil},
+		{PUT, "/v1/agent/reload", s.needAgent(s.agentReload), nil},
+		{PUT, "/v1/agent/leave", s.needAgent(s.agentLeave), nil},
+		{PUT, "/v1/agent/maintenance", s.needAgent(s.agentNodeMaintenance), nil},
+		{GET, "/v1/agent/services", s.needAgent(s.agentServices), nil},
+		{GET, "/v1/agent/service/{id...}", s.needAgent(s.agentService), nil},
+		// Out of sidecar ports: a plain error, so a 500, in Consul.
+		{PUT, "/v1/agent/service/register", s.needAgent(s.agentServiceRegister), noSidecarPort},
+		{PUT, "/v1/agent/service/deregister/{id...}", s.needAgent(s.agentServiceDeregister), nil},
+		{PUT, "/v1/agent/service/maintenance/{id...}", s.needAgent(s.agentServiceMaintenance), nil},
+		{GET, "/v1/agent/health/service/id/{id...}", s.needAgent(s.agentHealthByID), nil},
+		{GET, "/v1/agent/health/service/name/{name...}", s.needAgent(s.agentHealthByName), nil},
+		{GET, "/v1/agent/checks", s.needAgent(s.agentChecks), nil},
+		{PUT, "/v1/agent/check/register", s.needAgent(s.agentCheckRegister), nil},
+		{PUT, "/v1/agent/check/deregister/{id...}", s.needAgent(s.agentCheckDeregister), nil},
+		{PUT, "/v1/agent/check/pass/{id...}", s.needAgent(s.agentCheckTTL(catalogv1.HealthStatus_HEALTH_STATUS_PASSING)), nil},
+		{PUT, "/v1/agent/check/warn/{id...}", s.needAgent(s.agentCheckTTL(catalogv1.HealthStatus_HEALTH_STATUS_WARNING)), nil},
+		{PUT, "/v1/agent/check/fail/{id...}", s.needAgent(s.agentCheckTTL(catalogv1.HealthStatus_HEALTH_STATUS_CRITICAL)), nil},
+		{PUT, "/v1/agent/check/update/{id...}", s.needAgent(s.agentCheckUpdate), nil},
 	}
 }

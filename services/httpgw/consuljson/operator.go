@@ -35,33 +35,3 @@ func RaftConfigurationFromProto(r *operatorv1.RaftConfigurationResponse) RaftCon
 	}
 	return out
 }
-
-// AgentSelf is /v1/agent/self, filled with what an HTTP gateway knows.
-type AgentSelf struct {
-	Config      AgentConfig
-	DebugConfig map[string]any
-	Member      AgentMember
-	Meta        map[string]string
-}
-
-// AgentConfig is the Config block of /v1/agent/self. SessionTTLMin (in
-// nanoseconds) is read by patroni when the server refuses a session TTL.
-type AgentConfig struct {
-	Datacenter    string
-	NodeName      string
-	NodeID        string
-	Server        bool
-	Revision      string
-	Version       string
-	SessionTTLMin int64
-}
-
-// AgentMember is the Member block of /v1/agent/self. Status 1 is serf's
-// "alive".
-type AgentMember struct {
-	Name   string
-	Addr   string
-	Port   int
-	Tags   map[string]string
-	Status int
-}

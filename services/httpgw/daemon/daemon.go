@@ -1,7 +1,8 @@
-// Package daemon runs the HTTP gateway: it dials the catalog, serves the
-// /v1 API of package api on an HTTP listener, and shuts down when its
-// context ends. The beacon-httpgw binary and `beacon agent -dev` both call
-// Run with a Config; there is no other way to start the gateway.
+// Package daemon runs the HTTP gateway: it dials the catalog and the node
+// agent, serves the /v1 API of package api on an HTTP listener, and shuts
+// down when its context ends. The beacon-httpgw binary and `beacon agent
+// -dev` both call Run with a Config; there is no other way to start the
+// gateway.
 package daemon
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/beaconmesh/beacon/platform/rpcclient"
 	"github.com/beaconmesh/beacon/services/httpgw/api"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 )
 
 // HTTP server limits. The write timeout outlasts the longest blocking query
@@ -43,6 +45,10 @@ type Config struct {
 	// CatalogAddrs are the gRPC addresses of the catalog replicas
 	// (default 127.0.0.1:8502).
 	CatalogAddrs []string
+	// AgentAddr is the gRPC address of the node agent that serves
+	// /v1/agent/* (default 127.0.0.1:8503). Empty means none: those routes
+	// answer 503, except /v1/agent/self, which answers from the catalog.
+	AgentAddr string
 	// Datacenter is the local datacenter (default dc1).
 	Datacenter string
 	// NodeName is the node the gateway speaks for: the default node of new
@@ -64,6 +70,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:         "127.0.0.1:8500",
 		CatalogAddrs: []string{"127.0.0.1:8502"},
+		AgentAddr:    "127.0.0.1:8503",
 		Datacenter:   "dc1",
 		NodeName:     node,
 	}
@@ -85,6 +92,11 @@ func (c Config) Validate() error {
 	for _, a := range c.CatalogAddrs {
 		if _, _, err := net.SplitHostPort(strings.TrimSpace(a)); err != nil {
 			return fmt.Errorf("httpgw: catalog address %q: %w", a, err)
+		}
+	}
+	if c.AgentAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AgentAddr); err != nil {
+			return fmt.Errorf("httpgw: agent address %q: %w", c.AgentAddr, err)
 		}
 	}
 	if !datacenterName.MatchString(c.Datacenter) {
@@ -111,7 +123,7 @@ func Run(ctx context.Context, cfg Config) error {
 	log := srv.log
 
 	log.Info("serving the HTTP API", "addr", ln.Addr().String(), "catalog", cfg.CatalogAddrs,
-		"datacenter", cfg.Datacenter, "node", cfg.NodeName)
+		"agent", cfg.AgentAddr, "datacenter", cfg.Datacenter, "node", cfg.NodeName)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -141,7 +153,7 @@ type server struct {
 	stop context.CancelCauseFunc
 }
 
-// setup validates cfg, dials the catalog, builds the handler and opens the
+// setup validates cfg, dials the catalog and the node agent, builds the handler and opens the
 // listener. cleanup releases what it made.
 func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 	if err := cfg.Validate(); err != nil {
@@ -162,8 +174,21 @@ func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 			_ = conn.Close()
 		}
 	}()
+	backend := api.NewBackend(conn)
+	var agentConn *grpc.ClientConn
+	if cfg.AgentAddr != "" {
+		if agentConn, err = rpcclient.Dial(rpcclient.Config{Addrs: []string{cfg.AgentAddr}}); err != nil {
+			return nil, nil, nil, fmt.Errorf("httpgw: dial node agent: %w", err)
+		}
+		defer func() {
+			if err != nil {
+				_ = agentConn.Close()
+			}
+		}()
+		backend.Agent = api.NewAgentClient(agentConn)
+	}
 	handler, err := api.New(api.Options{
-		Backend:    api.NewBackend(conn),
+		Backend:    backend,
 		Datacenter: cfg.Datacenter,
 		NodeName:   cfg.NodeName,
 		Logger:     log,
@@ -200,6 +225,9 @@ func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 		stop(nil)
 		_ = ln.Close()
 		_ = conn.Close()
+		if agentConn != nil {
+			_ = agentConn.Close()
+		}
 	}
 	return srv, ln, cleanup, nil
 }

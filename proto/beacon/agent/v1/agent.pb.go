@@ -12,6 +12,8 @@ package agentv1
 
 import (
 	v1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	v12 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
+	v11 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -1424,11 +1426,258 @@ func (*MaintenanceResponse) Descriptor() ([]byte, []int) {
 	return file_beacon_agent_v1_agent_proto_rawDescGZIP(), []int{28}
 }
 
+type ConnectLeafRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The service the leaf certifies.
+	Service       string           `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
+	Options       *v11.ReadOptions `protobuf:"bytes,2,opt,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectLeafRequest) Reset() {
+	*x = ConnectLeafRequest{}
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectLeafRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectLeafRequest) ProtoMessage() {}
+
+func (x *ConnectLeafRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectLeafRequest.ProtoReflect.Descriptor instead.
+func (*ConnectLeafRequest) Descriptor() ([]byte, []int) {
+	return file_beacon_agent_v1_agent_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ConnectLeafRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *ConnectLeafRequest) GetOptions() *v11.ReadOptions {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+type ConnectLeafResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *v11.ReadMeta          `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	Cert  *v12.IssuedCert        `protobuf:"bytes,2,opt,name=cert,proto3" json:"cert,omitempty"`
+	// PEM of the leaf's private key (EC P-256).
+	PrivateKeyPem string `protobuf:"bytes,3,opt,name=private_key_pem,json=privateKeyPem,proto3" json:"private_key_pem,omitempty"`
+	// The leaf's index: it grows with each new leaf for the service.
+	CreateIndex   uint64 `protobuf:"varint,4,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
+	ModifyIndex   uint64 `protobuf:"varint,5,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectLeafResponse) Reset() {
+	*x = ConnectLeafResponse{}
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectLeafResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectLeafResponse) ProtoMessage() {}
+
+func (x *ConnectLeafResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectLeafResponse.ProtoReflect.Descriptor instead.
+func (*ConnectLeafResponse) Descriptor() ([]byte, []int) {
+	return file_beacon_agent_v1_agent_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ConnectLeafResponse) GetMeta() *v11.ReadMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *ConnectLeafResponse) GetCert() *v12.IssuedCert {
+	if x != nil {
+		return x.Cert
+	}
+	return nil
+}
+
+func (x *ConnectLeafResponse) GetPrivateKeyPem() string {
+	if x != nil {
+		return x.PrivateKeyPem
+	}
+	return ""
+}
+
+func (x *ConnectLeafResponse) GetCreateIndex() uint64 {
+	if x != nil {
+		return x.CreateIndex
+	}
+	return 0
+}
+
+func (x *ConnectLeafResponse) GetModifyIndex() uint64 {
+	if x != nil {
+		return x.ModifyIndex
+	}
+	return 0
+}
+
+type ConnectAuthorizeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The destination service name.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// The client's SPIFFE ID, from its certificate's URI SAN.
+	ClientCertUri    string `protobuf:"bytes,2,opt,name=client_cert_uri,json=clientCertUri,proto3" json:"client_cert_uri,omitempty"`
+	ClientCertSerial string `protobuf:"bytes,3,opt,name=client_cert_serial,json=clientCertSerial,proto3" json:"client_cert_serial,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ConnectAuthorizeRequest) Reset() {
+	*x = ConnectAuthorizeRequest{}
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectAuthorizeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectAuthorizeRequest) ProtoMessage() {}
+
+func (x *ConnectAuthorizeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectAuthorizeRequest.ProtoReflect.Descriptor instead.
+func (*ConnectAuthorizeRequest) Descriptor() ([]byte, []int) {
+	return file_beacon_agent_v1_agent_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ConnectAuthorizeRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ConnectAuthorizeRequest) GetClientCertUri() string {
+	if x != nil {
+		return x.ClientCertUri
+	}
+	return ""
+}
+
+func (x *ConnectAuthorizeRequest) GetClientCertSerial() string {
+	if x != nil {
+		return x.ClientCertSerial
+	}
+	return ""
+}
+
+type ConnectAuthorizeResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Authorized bool                   `protobuf:"varint,1,opt,name=authorized,proto3" json:"authorized,omitempty"`
+	// Why, e.g. "Matched L4 intention: web => db (allow)" or
+	// "Default behavior configured by ACLs".
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectAuthorizeResponse) Reset() {
+	*x = ConnectAuthorizeResponse{}
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectAuthorizeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectAuthorizeResponse) ProtoMessage() {}
+
+func (x *ConnectAuthorizeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectAuthorizeResponse.ProtoReflect.Descriptor instead.
+func (*ConnectAuthorizeResponse) Descriptor() ([]byte, []int) {
+	return file_beacon_agent_v1_agent_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ConnectAuthorizeResponse) GetAuthorized() bool {
+	if x != nil {
+		return x.Authorized
+	}
+	return false
+}
+
+func (x *ConnectAuthorizeResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_beacon_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_beacon_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
-	"\x1bbeacon/agent/v1/agent.proto\x12\x0fbeacon.agent.v1\x1a\"beacon/catalog/v1/membership.proto\x1a\x1dbeacon/catalog/v1/types.proto\"\xb1\x01\n" +
+	"\x1bbeacon/agent/v1/agent.proto\x12\x0fbeacon.agent.v1\x1a\"beacon/catalog/v1/membership.proto\x1a\x1dbeacon/catalog/v1/types.proto\x1a\x1fbeacon/connect/v1/connect.proto\x1a\x1bbeacon/query/v1/query.proto\"\xb1\x01\n" +
 	"\vAgentConfig\x12\x1e\n" +
 	"\n" +
 	"datacenter\x18\x01 \x01(\tR\n" +
@@ -1507,7 +1756,26 @@ const file_beacon_agent_v1_agent_proto_rawDesc = "" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x16\n" +
 	"\x06enable\x18\x02 \x01(\bR\x06enable\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x15\n" +
-	"\x13MaintenanceResponse2\x8b\t\n" +
+	"\x13MaintenanceResponse\"f\n" +
+	"\x12ConnectLeafRequest\x12\x18\n" +
+	"\aservice\x18\x01 \x01(\tR\aservice\x126\n" +
+	"\aoptions\x18\x02 \x01(\v2\x1c.beacon.query.v1.ReadOptionsR\aoptions\"\xe5\x01\n" +
+	"\x13ConnectLeafResponse\x12-\n" +
+	"\x04meta\x18\x01 \x01(\v2\x19.beacon.query.v1.ReadMetaR\x04meta\x121\n" +
+	"\x04cert\x18\x02 \x01(\v2\x1d.beacon.connect.v1.IssuedCertR\x04cert\x12&\n" +
+	"\x0fprivate_key_pem\x18\x03 \x01(\tR\rprivateKeyPem\x12!\n" +
+	"\fcreate_index\x18\x04 \x01(\x04R\vcreateIndex\x12!\n" +
+	"\fmodify_index\x18\x05 \x01(\x04R\vmodifyIndex\"\x87\x01\n" +
+	"\x17ConnectAuthorizeRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12&\n" +
+	"\x0fclient_cert_uri\x18\x02 \x01(\tR\rclientCertUri\x12,\n" +
+	"\x12client_cert_serial\x18\x03 \x01(\tR\x10clientCertSerial\"R\n" +
+	"\x18ConnectAuthorizeResponse\x12\x1e\n" +
+	"\n" +
+	"authorized\x18\x01 \x01(\bR\n" +
+	"authorized\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason2\xce\n" +
+	"\n" +
 	"\fAgentService\x12C\n" +
 	"\x04Self\x12\x1c.beacon.agent.v1.SelfRequest\x1a\x1d.beacon.agent.v1.SelfResponse\x12L\n" +
 	"\aMembers\x12\x1f.beacon.agent.v1.MembersRequest\x1a .beacon.agent.v1.MembersResponse\x12[\n" +
@@ -1523,7 +1791,9 @@ const file_beacon_agent_v1_agent_proto_rawDesc = "" +
 	"\vUpdateCheck\x12#.beacon.agent.v1.UpdateCheckRequest\x1a$.beacon.agent.v1.UpdateCheckResponse\x12I\n" +
 	"\x06Reload\x12\x1e.beacon.agent.v1.ReloadRequest\x1a\x1f.beacon.agent.v1.ReloadResponse\x12F\n" +
 	"\x05Leave\x12\x1d.beacon.agent.v1.LeaveRequest\x1a\x1e.beacon.agent.v1.LeaveResponse\x12X\n" +
-	"\vMaintenance\x12#.beacon.agent.v1.MaintenanceRequest\x1a$.beacon.agent.v1.MaintenanceResponseB<Z:github.com/beaconmesh/beacon/proto/beacon/agent/v1;agentv1b\x06proto3"
+	"\vMaintenance\x12#.beacon.agent.v1.MaintenanceRequest\x1a$.beacon.agent.v1.MaintenanceResponse\x12X\n" +
+	"\vConnectLeaf\x12#.beacon.agent.v1.ConnectLeafRequest\x1a$.beacon.agent.v1.ConnectLeafResponse\x12g\n" +
+	"\x10ConnectAuthorize\x12(.beacon.agent.v1.ConnectAuthorizeRequest\x1a).beacon.agent.v1.ConnectAuthorizeResponseB<Z:github.com/beaconmesh/beacon/proto/beacon/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_beacon_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1537,7 +1807,7 @@ func file_beacon_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_beacon_agent_v1_agent_proto_rawDescData
 }
 
-var file_beacon_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_beacon_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_beacon_agent_v1_agent_proto_goTypes = []any{
 	(*AgentConfig)(nil),               // 0: beacon.agent.v1.AgentConfig
 	(*SelfRequest)(nil),               // 1: beacon.agent.v1.SelfRequest
@@ -1568,61 +1838,75 @@ var file_beacon_agent_v1_agent_proto_goTypes = []any{
 	(*LeaveResponse)(nil),             // 26: beacon.agent.v1.LeaveResponse
 	(*MaintenanceRequest)(nil),        // 27: beacon.agent.v1.MaintenanceRequest
 	(*MaintenanceResponse)(nil),       // 28: beacon.agent.v1.MaintenanceResponse
-	nil,                               // 29: beacon.agent.v1.SelfResponse.MetaEntry
-	(*v1.Member)(nil),                 // 30: beacon.catalog.v1.Member
-	(*v1.Service)(nil),                // 31: beacon.catalog.v1.Service
-	(v1.HealthStatus)(0),              // 32: beacon.catalog.v1.HealthStatus
-	(*v1.CheckDefinition)(nil),        // 33: beacon.catalog.v1.CheckDefinition
-	(*v1.HealthCheck)(nil),            // 34: beacon.catalog.v1.HealthCheck
+	(*ConnectLeafRequest)(nil),        // 29: beacon.agent.v1.ConnectLeafRequest
+	(*ConnectLeafResponse)(nil),       // 30: beacon.agent.v1.ConnectLeafResponse
+	(*ConnectAuthorizeRequest)(nil),   // 31: beacon.agent.v1.ConnectAuthorizeRequest
+	(*ConnectAuthorizeResponse)(nil),  // 32: beacon.agent.v1.ConnectAuthorizeResponse
+	nil,                               // 33: beacon.agent.v1.SelfResponse.MetaEntry
+	(*v1.Member)(nil),                 // 34: beacon.catalog.v1.Member
+	(*v1.Service)(nil),                // 35: beacon.catalog.v1.Service
+	(v1.HealthStatus)(0),              // 36: beacon.catalog.v1.HealthStatus
+	(*v1.CheckDefinition)(nil),        // 37: beacon.catalog.v1.CheckDefinition
+	(*v1.HealthCheck)(nil),            // 38: beacon.catalog.v1.HealthCheck
+	(*v11.ReadOptions)(nil),           // 39: beacon.query.v1.ReadOptions
+	(*v11.ReadMeta)(nil),              // 40: beacon.query.v1.ReadMeta
+	(*v12.IssuedCert)(nil),            // 41: beacon.connect.v1.IssuedCert
 }
 var file_beacon_agent_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: beacon.agent.v1.SelfResponse.config:type_name -> beacon.agent.v1.AgentConfig
-	30, // 1: beacon.agent.v1.SelfResponse.member:type_name -> beacon.catalog.v1.Member
-	29, // 2: beacon.agent.v1.SelfResponse.meta:type_name -> beacon.agent.v1.SelfResponse.MetaEntry
-	30, // 3: beacon.agent.v1.MembersResponse.members:type_name -> beacon.catalog.v1.Member
-	31, // 4: beacon.agent.v1.ListServicesResponse.services:type_name -> beacon.catalog.v1.Service
-	31, // 5: beacon.agent.v1.GetServiceResponse.service:type_name -> beacon.catalog.v1.Service
-	32, // 6: beacon.agent.v1.CheckRegistration.status:type_name -> beacon.catalog.v1.HealthStatus
-	33, // 7: beacon.agent.v1.CheckRegistration.definition:type_name -> beacon.catalog.v1.CheckDefinition
-	31, // 8: beacon.agent.v1.SidecarService.service:type_name -> beacon.catalog.v1.Service
+	34, // 1: beacon.agent.v1.SelfResponse.member:type_name -> beacon.catalog.v1.Member
+	33, // 2: beacon.agent.v1.SelfResponse.meta:type_name -> beacon.agent.v1.SelfResponse.MetaEntry
+	34, // 3: beacon.agent.v1.MembersResponse.members:type_name -> beacon.catalog.v1.Member
+	35, // 4: beacon.agent.v1.ListServicesResponse.services:type_name -> beacon.catalog.v1.Service
+	35, // 5: beacon.agent.v1.GetServiceResponse.service:type_name -> beacon.catalog.v1.Service
+	36, // 6: beacon.agent.v1.CheckRegistration.status:type_name -> beacon.catalog.v1.HealthStatus
+	37, // 7: beacon.agent.v1.CheckRegistration.definition:type_name -> beacon.catalog.v1.CheckDefinition
+	35, // 8: beacon.agent.v1.SidecarService.service:type_name -> beacon.catalog.v1.Service
 	9,  // 9: beacon.agent.v1.SidecarService.checks:type_name -> beacon.agent.v1.CheckRegistration
-	31, // 10: beacon.agent.v1.RegisterServiceRequest.service:type_name -> beacon.catalog.v1.Service
+	35, // 10: beacon.agent.v1.RegisterServiceRequest.service:type_name -> beacon.catalog.v1.Service
 	9,  // 11: beacon.agent.v1.RegisterServiceRequest.checks:type_name -> beacon.agent.v1.CheckRegistration
 	10, // 12: beacon.agent.v1.RegisterServiceRequest.sidecar_service:type_name -> beacon.agent.v1.SidecarService
-	34, // 13: beacon.agent.v1.ListChecksResponse.checks:type_name -> beacon.catalog.v1.HealthCheck
+	38, // 13: beacon.agent.v1.ListChecksResponse.checks:type_name -> beacon.catalog.v1.HealthCheck
 	9,  // 14: beacon.agent.v1.RegisterCheckRequest.check:type_name -> beacon.agent.v1.CheckRegistration
-	32, // 15: beacon.agent.v1.UpdateCheckRequest.status:type_name -> beacon.catalog.v1.HealthStatus
-	1,  // 16: beacon.agent.v1.AgentService.Self:input_type -> beacon.agent.v1.SelfRequest
-	3,  // 17: beacon.agent.v1.AgentService.Members:input_type -> beacon.agent.v1.MembersRequest
-	5,  // 18: beacon.agent.v1.AgentService.ListServices:input_type -> beacon.agent.v1.ListServicesRequest
-	7,  // 19: beacon.agent.v1.AgentService.GetService:input_type -> beacon.agent.v1.GetServiceRequest
-	11, // 20: beacon.agent.v1.AgentService.RegisterService:input_type -> beacon.agent.v1.RegisterServiceRequest
-	13, // 21: beacon.agent.v1.AgentService.DeregisterService:input_type -> beacon.agent.v1.DeregisterServiceRequest
-	15, // 22: beacon.agent.v1.AgentService.ListChecks:input_type -> beacon.agent.v1.ListChecksRequest
-	17, // 23: beacon.agent.v1.AgentService.RegisterCheck:input_type -> beacon.agent.v1.RegisterCheckRequest
-	19, // 24: beacon.agent.v1.AgentService.DeregisterCheck:input_type -> beacon.agent.v1.DeregisterCheckRequest
-	21, // 25: beacon.agent.v1.AgentService.UpdateCheck:input_type -> beacon.agent.v1.UpdateCheckRequest
-	23, // 26: beacon.agent.v1.AgentService.Reload:input_type -> beacon.agent.v1.ReloadRequest
-	25, // 27: beacon.agent.v1.AgentService.Leave:input_type -> beacon.agent.v1.LeaveRequest
-	27, // 28: beacon.agent.v1.AgentService.Maintenance:input_type -> beacon.agent.v1.MaintenanceRequest
-	2,  // 29: beacon.agent.v1.AgentService.Self:output_type -> beacon.agent.v1.SelfResponse
-	4,  // 30: beacon.agent.v1.AgentService.Members:output_type -> beacon.agent.v1.MembersResponse
-	6,  // 31: beacon.agent.v1.AgentService.ListServices:output_type -> beacon.agent.v1.ListServicesResponse
-	8,  // 32: beacon.agent.v1.AgentService.GetService:output_type -> beacon.agent.v1.GetServiceResponse
-	12, // 33: beacon.agent.v1.AgentService.RegisterService:output_type -> beacon.agent.v1.RegisterServiceResponse
-	14, // 34: beacon.agent.v1.AgentService.DeregisterService:output_type -> beacon.agent.v1.DeregisterServiceResponse
-	16, // 35: beacon.agent.v1.AgentService.ListChecks:output_type -> beacon.agent.v1.ListChecksResponse
-	18, // 36: beacon.agent.v1.AgentService.RegisterCheck:output_type -> beacon.agent.v1.RegisterCheckResponse
-	20, // 37: beacon.agent.v1.AgentService.DeregisterCheck:output_type -> beacon.agent.v1.DeregisterCheckResponse
-	22, // 38: beacon.agent.v1.AgentService.UpdateCheck:output_type -> beacon.agent.v1.UpdateCheckResponse
-	24, // 39: beacon.agent.v1.AgentService.Reload:output_type -> beacon.agent.v1.ReloadResponse
-	26, // 40: beacon.agent.v1.AgentService.Leave:output_type -> beacon.agent.v1.LeaveResponse
-	28, // 41: beacon.agent.v1.AgentService.Maintenance:output_type -> beacon.agent.v1.MaintenanceResponse
-	29, // [29:42] is the sub-list for method output_type
-	16, // [16:29] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	36, // 15: beacon.agent.v1.UpdateCheckRequest.status:type_name -> beacon.catalog.v1.HealthStatus
+	39, // 16: beacon.agent.v1.ConnectLeafRequest.options:type_name -> beacon.query.v1.ReadOptions
+	40, // 17: beacon.agent.v1.ConnectLeafResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	41, // 18: beacon.agent.v1.ConnectLeafResponse.cert:type_name -> beacon.connect.v1.IssuedCert
+	1,  // 19: beacon.agent.v1.AgentService.Self:input_type -> beacon.agent.v1.SelfRequest
+	3,  // 20: beacon.agent.v1.AgentService.Members:input_type -> beacon.agent.v1.MembersRequest
+	5,  // 21: beacon.agent.v1.AgentService.ListServices:input_type -> beacon.agent.v1.ListServicesRequest
+	7,  // 22: beacon.agent.v1.AgentService.GetService:input_type -> beacon.agent.v1.GetServiceRequest
+	11, // 23: beacon.agent.v1.AgentService.RegisterService:input_type -> beacon.agent.v1.RegisterServiceRequest
+	13, // 24: beacon.agent.v1.AgentService.DeregisterService:input_type -> beacon.agent.v1.DeregisterServiceRequest
+	15, // 25: beacon.agent.v1.AgentService.ListChecks:input_type -> beacon.agent.v1.ListChecksRequest
+	17, // 26: beacon.agent.v1.AgentService.RegisterCheck:input_type -> beacon.agent.v1.RegisterCheckRequest
+	19, // 27: beacon.agent.v1.AgentService.DeregisterCheck:input_type -> beacon.agent.v1.DeregisterCheckRequest
+	21, // 28: beacon.agent.v1.AgentService.UpdateCheck:input_type -> beacon.agent.v1.UpdateCheckRequest
+	23, // 29: beacon.agent.v1.AgentService.Reload:input_type -> beacon.agent.v1.ReloadRequest
+	25, // 30: beacon.agent.v1.AgentService.Leave:input_type -> beacon.agent.v1.LeaveRequest
+	27, // 31: beacon.agent.v1.AgentService.Maintenance:input_type -> beacon.agent.v1.MaintenanceRequest
+	29, // 32: beacon.agent.v1.AgentService.ConnectLeaf:input_type -> beacon.agent.v1.ConnectLeafRequest
+	31, // 33: beacon.agent.v1.AgentService.ConnectAuthorize:input_type -> beacon.agent.v1.ConnectAuthorizeRequest
+	2,  // 34: beacon.agent.v1.AgentService.Self:output_type -> beacon.agent.v1.SelfResponse
+	4,  // 35: beacon.agent.v1.AgentService.Members:output_type -> beacon.agent.v1.MembersResponse
+	6,  // 36: beacon.agent.v1.AgentService.ListServices:output_type -> beacon.agent.v1.ListServicesResponse
+	8,  // 37: beacon.agent.v1.AgentService.GetService:output_type -> beacon.agent.v1.GetServiceResponse
+	12, // 38: beacon.agent.v1.AgentService.RegisterService:output_type -> beacon.agent.v1.RegisterServiceResponse
+	14, // 39: beacon.agent.v1.AgentService.DeregisterService:output_type -> beacon.agent.v1.DeregisterServiceResponse
+	16, // 40: beacon.agent.v1.AgentService.ListChecks:output_type -> beacon.agent.v1.ListChecksResponse
+	18, // 41: beacon.agent.v1.AgentService.RegisterCheck:output_type -> beacon.agent.v1.RegisterCheckResponse
+	20, // 42: beacon.agent.v1.AgentService.DeregisterCheck:output_type -> beacon.agent.v1.DeregisterCheckResponse
+	22, // 43: beacon.agent.v1.AgentService.UpdateCheck:output_type -> beacon.agent.v1.UpdateCheckResponse
+	24, // 44: beacon.agent.v1.AgentService.Reload:output_type -> beacon.agent.v1.ReloadResponse
+	26, // 45: beacon.agent.v1.AgentService.Leave:output_type -> beacon.agent.v1.LeaveResponse
+	28, // 46: beacon.agent.v1.AgentService.Maintenance:output_type -> beacon.agent.v1.MaintenanceResponse
+	30, // 47: beacon.agent.v1.AgentService.ConnectLeaf:output_type -> beacon.agent.v1.ConnectLeafResponse
+	32, // 48: beacon.agent.v1.AgentService.ConnectAuthorize:output_type -> beacon.agent.v1.ConnectAuthorizeResponse
+	34, // [34:49] is the sub-list for method output_type
+	19, // [19:34] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_beacon_agent_v1_agent_proto_init() }
@@ -1636,7 +1920,7 @@ func file_beacon_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_beacon_agent_v1_agent_proto_rawDesc), len(file_beacon_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,4 +1,5 @@
-// Command beacon-httpgw serves Consul's HTTP /v1 API over Beacon's catalog.
+// Command beacon-httpgw serves Consul's HTTP /v1 API over Beacon's catalog
+// and node agent.
 // It only reads flags; the gateway itself is daemon.Run.
 package main
 
@@ -41,6 +42,7 @@ func main() {
 	catalogs := &addrList{vals: cfg.CatalogAddrs}
 	flag.StringVar(&cfg.Addr, "http-addr", cfg.Addr, "address to serve the HTTP API on")
 	flag.Var(catalogs, "catalog", "gRPC address of a catalog replica (repeatable, or comma-separated)")
+	flag.StringVar(&cfg.AgentAddr, "agent", cfg.AgentAddr, `gRPC address of the node agent serving /v1/agent/* ("" for none)`)
 	flag.StringVar(&cfg.Datacenter, "datacenter", cfg.Datacenter, "the local datacenter")
 	flag.StringVar(&cfg.NodeName, "node", cfg.NodeName, "the node this gateway speaks for")
 	logLevel := flag.String("log-level", "info", "log level: trace, debug, info, warn or error")

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/beaconmesh/beacon/bench/internal/result"
+	"github.com/beaconmesh/beacon/platform/rpcclient"
+	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+)
+
+// fanout parks o.waiters blocking queries
+// (GET /v1/health/service/web?index=N&wait=60s) on beacon-httpgw, each on its
+// own connection, measures the gateway's RSS growth, then makes one change
+// (a new web instance, registered through gRPC) and times how long each
+// waiter takes to return after it.
+func fanout(o options) (Result, error) {
+	base := o.url
+	svc := "web"
+	// The index to block on.
+	resp, err := http.Get(base + "/v1/health/service/" + svc)
+	if err != nil {
+		return Result{}, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	index, err := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
+	if err != nil || index == 0 {
+		return Result{}, fmt.Errorf("no X-Consul-Index from %s (%q)", base, resp.Header.Get("X-Consul-Index"))
+	}
+	cc, err := rpcclient.Dial(rpcclient.Config{Addrs: o.addrs})
+	if err != nil {
+		return Result{}, err
+	}
+	defer cc.Close()
+	cat := catalogv1.NewCatalogServiceClient(cc)
+
+	rssBefore, err := rssKiB(o.pid)
+	if err != nil {
+		return Result{}, err
+	}
+	var catBefore int64
+	if o.catalogPid > 0 {
+		catBefore, _ = rssKiB(o.catalogPid)
+	}
+
+	// A few transports shared by many goroutines; dials are throttled so
+	// the gateway's accept queue does not overflow into SYN retries.
+	dialSem := make(chan struct{}, 128)
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	trs := make([]*http.Transport, max(1, o.transports))
+	for i := range trs {
+		trs[i] = &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				dialSem <- struct{}{}
+				defer func() { <-dialSem }()
+				return dialer.DialContext(ctx, network, addr)
+			},
+			MaxIdleConnsPerHost: o.waiters/len(trs) + 1,
+			DisableCompression:  true,
+		}
+		defer trs[i].CloseIdleConnections()
+	}
+
+	url := fmt.Sprintf("%s/v1/health/service/%s?index=%d&wait=60s", base, svc, index)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second+o.timeout)
+	defer cancel()
+	var wrote, early, returned, errs atomic.Int64
+	var changed atomic.Int64 // UnixNano of the change; 0 before it
+	var firstErr atomic.Value
+	ends := make([]time.Time, o.waiters)
+	var wg sync.WaitGroup
+	setupStart := time.Now()
+	for i := range o.waiters {
+		wg.Go(func() {
+			trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Add(1) }}
+			req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
+			resp, err := trs[i%len(trs)].RoundTrip(req)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %s", resp.Status)
+				}
+			}
+			end := time.Now()
+			switch {
+			case err != nil:
+				errs.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			case changed.Load() == 0:
+				early.Add(1)
+			default:
+				ends[i] = end
+				returned.Add(1)
+			}
+		})
+	}
+	// Wait until every request is on the wire, then until the gateway's
+	// RSS settles (each request becomes a blocking gRPC call to the catalog).
+	deadline := time.Now().Add(o.timeout)
+	for wrote.Load()+errs.Load()+early.Load() < int64(o.waiters) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	setup := time.Since(setupStart)
+	if n := wrote.Load(); n < int64(o.waiters) {
+		logf("fanout: only %d of %d requests written after %s", n, o.waiters, o.timeout)
+	}
+	rssWith := settleRSS(o.pid)
+	var catWith int64
+	if o.catalogPid > 0 {
+		catWith, _ = rssKiB(o.catalogPid)
+	}
+
+	// The change.
+	t0 := time.Now()
+	changed.Store(t0.UnixNano())
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err = cat.Register(rctx, instance("fanout-node", "10.255.0.1", svc, "web-fanout"))
+	rcancel()
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return Result{}, fmt.Errorf("register the change: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(o.timeout):
+		logf("fanout: %d of %d waiters still blocked %s after the change; cancelling", int64(o.waiters)-returned.Load()-early.Load()-errs.Load(), o.waiters, o.timeout)
+		cancel()
+		<-done
+	}
+	// Leave the catalog as it was.
+	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, derr := cat.Deregister(dctx, &catalogv1.DeregisterRequest{Node: "fanout-node"})
+	dcancel()
+	if derr != nil {
+		logf("fanout: deregister the change: %v", derr)
+	}
+	if e := firstErr.Load(); e != nil {
+		logf("fanout: %d waiters failed, first: %s", errs.Load(), e)
+	}
+
+	var lat []time.Duration
+	for _, e := range ends {
+		if !e.IsZero() {
+			lat = append(lat, e.Sub(t0))
+		}
+	}
+	res := Result{
+		Kind: result.KindFanout, Op: "fanout", Waiters: o.waiters, Total: o.waiters,
+		Returned: returned.Load(), Early: early.Load(), Errors: errs.Load(),
+		RSSBeforeKiB: rssBefore, RSSKiB: rssWith,
+		PerWaiterKiB: float64(rssWith-rssBefore) / float64(o.waiters),
+		SetupSeconds: setup.Seconds(),
+	}
+	if o.catalogPid > 0 && catBefore > 0 {
+		res.CatalogPerWaitKiB = float64(catWith-catBefore) / float64(o.waiters)
+	}
+	if len(lat) > 0 {
+		slices.Sort(lat)
+		res.P50ms, res.P99ms, res.MaxMs = ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1])
+		res.Seconds = lat[len(lat)-1].Seconds()
+		res.Rate = float64(len(lat)) / res.Seconds
+	}
+	return res, nil
+}
+
+// settleRSS reads a process' RSS until it stops growing (two readings
+// 250 ms apart within 0.5%), for at most 10 s after a first 1 s pause.
+func settleRSS(pid int) int64 {
+	time.Sleep(time.Second)
+	last, _ := rssKiB(pid)
+	for range 40 {
+		time.Sleep(250 * time.Millisecond)
+		cur, err := rssKiB(pid)
+		if err != nil {
+			return last
+		}
+		if d := cur - last; d >= -last/200 && d <= last/200 {
+			return cur
+		}
+		last = cur
+	}
+	return last
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beaconmesh/beacon/bench/internal/result"
+)
+
+// fetch saves one response's body and headers, so a floor server can serve
+// exactly the bytes Beacon served.
+func fetch(url, out, headerOut string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	if out != "" {
+		if err := os.WriteFile(out, body, 0o644); err != nil {
+			return err
+		}
+	}
+	if headerOut != "" {
+		var b strings.Builder
+		keys := make([]string, 0, len(resp.Header))
+		for k := range resp.Header {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if k == "Date" || k == "Content-Length" {
+				continue // the floor's own server writes these
+			}
+			for _, v := range resp.Header[k] {
+				fmt.Fprintf(&b, "%s: %s\n", k, v)
+			}
+		}
+		if err := os.WriteFile(headerOut, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snapshot times GET /v1/snapshot and counts its bytes.
+func snapshot(url string) (Result, error) {
+	start := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		return Result{}, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	took := time.Since(start)
+	if err != nil {
+		return Result{}, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return Result{}, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return Result{Kind: result.KindSnapshot, Op: "snapshot", Bytes: n, Seconds: took.Seconds(), P50ms: ms(took)}, nil
+}
+
+// rssKiB is VmRSS of a process, from /proc/<pid>/status.
+func rssKiB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fs := strings.Fields(rest)
+			if len(fs) == 0 {
+				break
+			}
+			return strconv.ParseInt(fs[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("pid %d: no VmRSS", pid)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "loadgen: "+format+"\n", args...)
+}

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/beaconmesh/beacon/bench/internal/result"
+)
+
+// dnsperf runs dnsperf (one thread, -q 100) for one repeated question and
+// parses its statistics. dnsperf sends no EDNS0, so servers answer within
+// 512 bytes.
+func dnsperf(addr, qname, qtype string, clients, seconds int) (Result, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return Result{}, err
+	}
+	qf, err := os.CreateTemp("", "dnsperf-*.txt")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.Remove(qf.Name())
+	fmt.Fprintf(qf, "%s %s\n", qname, qtype)
+	qf.Close()
+	args := []string{"-s", host, "-p", port, "-d", qf.Name(), "-c", strconv.Itoa(clients), "-q", "100", "-l", strconv.Itoa(seconds)}
+	out, err := exec.Command("dnsperf", args...).CombinedOutput()
+	if err != nil {
+		return Result{}, fmt.Errorf("dnsperf %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	res, err := parseDNSPerf(string(out))
+	if err != nil {
+		return Result{}, fmt.Errorf("%w\n%s", err, out)
+	}
+	res.Clients = clients
+	return res, nil
+}
+
+var (
+	dpSent      = regexp.MustCompile(`Queries sent:\s+(\d+)`)
+	dpCompleted = regexp.MustCompile(`Queries completed:\s+(\d+)`)
+	dpLost      = regexp.MustCompile(`Queries lost:\s+(\d+)`)
+	dpCodes     = regexp.MustCompile(`Response codes:\s+(.*)`)
+	dpCode      = regexp.MustCompile(`([A-Z]+) (\d+)`)
+	dpSize      = regexp.MustCompile(`Average packet size:\s+request (\d+), response (\d+)`)
+	dpRunTime   = regexp.MustCompile(`Run time \(s\):\s+([\d.]+)`)
+	dpQPS       = regexp.MustCompile(`Queries per second:\s+([\d.]+)`)
+	dpLatency   = regexp.MustCompile(`Average Latency \(s\):\s+([\d.]+) \(min ([\d.]+), max ([\d.]+)\)`)
+)
+
+func parseDNSPerf(out string) (Result, error) {
+	var r Result
+	r.Kind, r.Op = result.KindDNS, "dnsperf"
+	qps := dpQPS.FindStringSubmatch(out)
+	lat := dpLatency.FindStringSubmatch(out)
+	completed := dpCompleted.FindStringSubmatch(out)
+	if qps == nil || lat == nil || completed == nil {
+		return r, fmt.Errorf("dnsperf output has no statistics")
+	}
+	r.Rate = atof(qps[1])
+	r.AvgMs = atof(lat[1]) * 1000
+	r.MaxMs = atof(lat[3]) * 1000
+	done := int64(atof(completed[1]))
+	r.Total = int(done)
+	if m := dpSent.FindStringSubmatch(out); m != nil {
+		r.Total = int(atof(m[1]))
+	}
+	if m := dpLost.FindStringSubmatch(out); m != nil {
+		r.Lost = int64(atof(m[1]))
+	}
+	if m := dpSize.FindStringSubmatch(out); m != nil {
+		r.RespBytes = atof(m[2])
+	}
+	if m := dpRunTime.FindStringSubmatch(out); m != nil {
+		r.Seconds = atof(m[1])
+	}
+	// Anything but NOERROR is an error: SERVFAIL before the view is
+	// loaded, NXDOMAIN for a missing service.
+	var noerror int64
+	if m := dpCodes.FindStringSubmatch(out); m != nil {
+		for _, c := range dpCode.FindAllStringSubmatch(m[1], -1) {
+			if c[1] == "NOERROR" {
+				noerror = int64(atof(c[2]))
+			}
+		}
+	}
+	r.Errors = done - noerror
+	return r, nil
+}
+
+// wrk runs wrk with --latency against one URL and parses its statistics.
+func wrk(url string, threads, conns, seconds int) (Result, error) {
+	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(seconds) + "s", "--latency", url}
+	out, err := exec.Command("wrk", args...).CombinedOutput()
+	if err != nil {
+		return Result{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out)
+	}
+	res, err := parseWrk(string(out))
+	if err != nil {
+		return Result{}, fmt.Errorf("%w\n%s", err, out)
+	}
+	res.Clients = conns
+	return res, nil
+}
+
+var (
+	wrkRPS      = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	wrkPct      = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$`)
+	wrkLatency  = regexp.MustCompile(`(?m)^\s+Latency\s+([\d.]+)(us|ms|s|m)\s+\S+\s+([\d.]+)(us|ms|s|m)`)
+	wrkRequests = regexp.MustCompile(`(\d+) requests in ([\d.]+)(ms|s|m), ([\d.]+)([KMGT]?B) read`)
+	wrkNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func parseWrk(out string) (Result, error) {
+	var r Result
+	r.Kind, r.Op = result.KindHTTP, "wrk"
+	rps := wrkRPS.FindStringSubmatch(out)
+	if rps == nil {
+		return r, fmt.Errorf("wrk output has no Requests/sec")
+	}
+	r.Rate = atof(rps[1])
+	for _, m := range wrkPct.FindAllStringSubmatch(out, -1) {
+		v := dur(m[2], m[3])
+		if m[1] == "50" {
+			r.P50ms = v
+		} else {
+			r.P99ms = v
+		}
+	}
+	if m := wrkLatency.FindStringSubmatch(out); m != nil {
+		r.AvgMs = dur(m[1], m[2])
+		r.MaxMs = dur(m[3], m[4])
+	}
+	if m := wrkRequests.FindStringSubmatch(out); m != nil {
+		r.Total = int(atof(m[1]))
+		r.Seconds = dur(m[2], m[3]) / 1000
+		read := atof(m[4]) * map[string]float64{"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[m[5]]
+		if r.Total > 0 {
+			r.RespBytes = read / float64(r.Total)
+		}
+	}
+	if m := wrkNon2xx.FindStringSubmatch(out); m != nil {
+		r.Errors += int64(atof(m[1]))
+	}
+	if m := wrkSocket.FindStringSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			r.Errors += int64(atof(s))
+		}
+	}
+	return r, nil
+}
+
+// dur converts a wrk duration to milliseconds.
+func dur(v, unit string) float64 {
+	d := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second, "m": time.Minute}[unit]
+	return atof(v) * float64(d) / float64(time.Millisecond)
+}
+
+func atof(s string) float64 {
+	f, _ := strconv.ParseFloat(s, 64)
+	return f
+}

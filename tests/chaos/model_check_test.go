@@ -1,0 +1,130 @@
+package chaos
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// These tests keep the checkers honest: each feeds a small hand-made
+// history with a known verdict, the negative controls of the plan (§8): a
+// checker that accepts a stale read or a lost write is blind.
+
+func read(client int, key, mode, value string, idx uint64, call, ret int64) op {
+	return op{Client: client, Gateway: "gw0", In: kvInput{Kind: opRead, Key: key, Mode: mode},
+		Out: kvOutput{Outcome: outOK, Value: value, ModifyIndex: idx, Index: idx, Status: 200}, Call: call, Return: ret}
+}
+
+func put(client int, key, value string, o outcome, call, ret int64) op {
+	return op{Client: client, Gateway: "gw0", In: kvInput{Kind: opPut, Key: key, Value: value},
+		Out: kvOutput{Outcome: o, Status: 200}, Call: call, Return: ret}
+}
+
+func cas(client int, key, expect, value string, o outcome, call, ret int64) op {
+	return op{Client: client, Gateway: "gw0", In: kvInput{Kind: opCAS, Key: key, Value: value, Expect: expect},
+		Out: kvOutput{Outcome: o, Status: 200}, Call: call, Return: ret}
+}
+
+func linearizable(ops []op) porcupine.CheckResult {
+	return porcupine.CheckOperationsTimeout(kvModel, porcupineOps(ops, 4), 10*time.Second)
+}
+
+func TestModelAcceptsLinearizableHistory(t *testing.T) {
+	ops := []op{
+		put(0, "k", "a", outOK, 0, 10),
+		read(1, "k", modeConsistent, "a", 5, 11, 20),
+		cas(2, "k", "a", "b", outOK, 21, 30),
+		cas(3, "k", "a", "c", outFail, 31, 40), // a is gone: CAS false
+		read(1, "k", modeDefault, "b", 6, 41, 50),
+	}
+	if r := linearizable(ops); r != porcupine.Ok {
+		t.Fatalf("check = %v, want Ok", r)
+	}
+}
+
+func TestModelRejectsStaleRead(t *testing.T) {
+	ops := []op{
+		put(0, "k", "a", outOK, 0, 10),
+		put(0, "k", "b", outOK, 11, 20),
+		read(1, "k", modeConsistent, "a", 5, 21, 30), // b was acknowledged before the read began
+	}
+	if r := linearizable(ops); r != porcupine.Illegal {
+		t.Fatalf("check = %v, want Illegal", r)
+	}
+}
+
+func TestModelRejectsCASThatShouldHaveFailed(t *testing.T) {
+	ops := []op{
+		put(0, "k", "a", outOK, 0, 10),
+		put(0, "k", "b", outOK, 11, 20),
+		cas(1, "k", "a", "c", outOK, 21, 30),
+	}
+	if r := linearizable(ops); r != porcupine.Illegal {
+		t.Fatalf("check = %v, want Illegal", r)
+	}
+}
+
+// An indeterminate write may take effect at any later time or never; both
+// must be accepted.
+func TestModelIndeterminateWrite(t *testing.T) {
+	never := []op{
+		put(0, "k", "a", outOK, 0, 10),
+		put(1, "k", "x", outUnknown, 11, 20),
+		read(2, "k", modeConsistent, "a", 5, 21, 30),
+	}
+	late := []op{
+		put(0, "k", "a", outOK, 0, 10),
+		put(1, "k", "x", outUnknown, 11, 20),
+		read(2, "k", modeConsistent, "a", 5, 21, 30),
+		read(2, "k", modeConsistent, "x", 7, 100, 110), // took effect long after its timeout
+	}
+	for name, ops := range map[string][]op{"never": never, "late": late} {
+		if r := linearizable(ops); r != porcupine.Ok {
+			t.Errorf("%s: check = %v, want Ok", name, r)
+		}
+	}
+	// But once seen, it cannot be unseen.
+	flicker := append(late, read(2, "k", modeConsistent, "a", 5, 120, 130))
+	if r := linearizable(flicker); r != porcupine.Illegal {
+		t.Errorf("flicker: check = %v, want Illegal", r)
+	}
+}
+
+func TestCheckNoLostWrite(t *testing.T) {
+	ops := []op{
+		put(0, "k", "a", outOK, 0, 10),
+		put(1, "k", "b", outOK, 20, 30),
+		put(2, "k", "c", outUnknown, 25, 200),
+	}
+	for final, wantLost := range map[string]bool{"b": false, "c": false, "a": true, "": true} {
+		errs := checkNoLostWrite(ops, map[string]string{"k": final})
+		if (len(errs) > 0) != wantLost {
+			t.Errorf("final %q: errors %q, want lost=%v", final, errs, wantLost)
+		}
+	}
+}
+
+func TestCheckIndexMapping(t *testing.T) {
+	ops := []op{
+		put(0, "k", "a", outOK, 0, 10),
+		read(1, "k", modeStale, "a", 5, 11, 20),
+		read(2, "k", modeStale, "a", 6, 21, 30), // same value, other index
+		read(2, "k", modeStale, "zz", 7, 31, 40),
+	}
+	errs := checkIndexMapping(ops)
+	if len(errs) != 2 || !strings.Contains(errs[0], "applied twice") || !strings.Contains(errs[1], "no client wrote") {
+		t.Errorf("errors = %q, want an index mismatch and a phantom value", errs)
+	}
+}
+
+func TestCheckStaleMonotonic(t *testing.T) {
+	a := read(1, "k", modeStale, "", 0, 0, 10)
+	a.Out.Index = 9
+	b := read(1, "k", modeStale, "", 0, 11, 20)
+	b.Out.Index = 8
+	if errs := checkStaleMonotonic([]op{a, b}); len(errs) != 1 {
+		t.Errorf("errors = %q, want one", errs)
+	}
+}

@@ -1,0 +1,296 @@
+package chaos
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// kvModel is a register per key with Consul's CAS. The state is the key's
+// value, "" when it is absent. Every written value is unique, so comparing
+// values is comparing ModifyIndexes (checked separately by
+// checkIndexMapping): ?cas=N succeeds iff the key's ModifyIndex is N iff its
+// value is the one the CAS's base read returned.
+var kvModel = porcupine.Model{
+	Partition: func(ops []porcupine.Operation) [][]porcupine.Operation {
+		byKey := map[string][]porcupine.Operation{}
+		var keys []string
+		for _, o := range ops {
+			k := o.Input.(kvInput).Key
+			if _, ok := byKey[k]; !ok {
+				keys = append(keys, k)
+			}
+			byKey[k] = append(byKey[k], o)
+		}
+		sort.Strings(keys)
+		out := make([][]porcupine.Operation, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, byKey[k])
+		}
+		return out
+	},
+	Init: func() any { return "" },
+	Step: func(state, input, output any) (bool, any) {
+		s, in, out := state.(string), input.(kvInput), output.(kvOutput)
+		switch in.Kind {
+		case opRead:
+			return out.Value == s, s
+		case opPut:
+			// Only applied and indeterminate puts are in the history; an
+			// indeterminate one returns at the end of time, so "never
+			// happened" is the linearization that puts it last.
+			return true, in.Value
+		case opDelete:
+			return true, ""
+		case opCAS:
+			switch out.Outcome {
+			case outOK:
+				return s == in.Expect, in.Value
+			case outFail:
+				return s != in.Expect, s
+			default:
+				if s == in.Expect {
+					return true, in.Value
+				}
+				return true, s
+			}
+		}
+		return false, s
+	},
+	DescribeOperation: func(input, output any) string {
+		in, out := input.(kvInput), output.(kvOutput)
+		switch in.Kind {
+		case opRead:
+			return fmt.Sprintf("get(%s)[%s] → %s @%d", in.Key, in.Mode, showValue(out.Value), out.ModifyIndex)
+		case opPut:
+			return fmt.Sprintf("put(%s, %s) → %s", in.Key, in.Value, out.Outcome)
+		case opDelete:
+			return fmt.Sprintf("delete(%s) → %s", in.Key, out.Outcome)
+		default:
+			return fmt.Sprintf("cas(%s, %s→%s, ?cas=%d) → %s", in.Key, showValue(in.Expect), in.Value, in.CASIndex, out.Outcome)
+		}
+	},
+	DescribeState: func(state any) string { return showValue(state.(string)) },
+	DescribeOperationMetadata: func(info any) string {
+		return info.(string)
+	},
+}
+
+func showValue(v string) string {
+	if v == "" {
+		return "∅"
+	}
+	return v
+}
+
+// porcupineOps turns the history into porcupine's operations: linearizable
+// reads (default and consistent) that answered, writes that were applied,
+// CAS that definitely failed, and indeterminate writes. An indeterminate
+// write's return is the end of the history (it may take effect any time
+// after its call, or never), except when a linearizable read or a
+// successful CAS observed its unique value: then it took effect before that
+// observation returned. Stale reads are checked by other means.
+func porcupineOps(ops []op, clients int) []porcupine.Operation {
+	var end int64
+	for _, o := range ops {
+		end = max(end, o.Return)
+	}
+	end++
+	seen := map[[2]string]int64{} // {key, value} → earliest return of an observation
+	observe := func(key, value string, at int64) {
+		k := [2]string{key, value}
+		if t, ok := seen[k]; !ok || at < t {
+			seen[k] = at
+		}
+	}
+	for _, o := range ops {
+		switch {
+		case o.In.Kind == opRead && o.In.Mode != modeStale && o.Out.Outcome == outOK && o.Out.Value != "":
+			observe(o.In.Key, o.Out.Value, o.Return)
+		case o.In.Kind == opCAS && o.Out.Outcome == outOK && o.In.Expect != "":
+			observe(o.In.Key, o.In.Expect, o.Return)
+		}
+	}
+	var out []porcupine.Operation
+	for _, o := range ops {
+		client, ret := o.Client, o.Return
+		switch {
+		case o.In.Kind == opRead && (o.In.Mode == modeStale || o.Out.Outcome != outOK):
+			continue
+		case (o.In.Kind == opPut || o.In.Kind == opDelete) && o.Out.Outcome == outFail:
+			continue
+		case o.In.Kind == opCAS && o.Out.Outcome == outFail && o.Out.Status != 200:
+			continue // rejected (4xx), not evaluated
+		case o.isWrite() && o.Out.Outcome == outUnknown:
+			ret = end
+			if t, ok := seen[[2]string{o.In.Key, o.In.Value}]; ok && o.In.Value != "" && t >= o.Call {
+				ret = t
+			}
+			// Its own row in the visualization: it overlaps the client's
+			// later operations.
+			client = clients + o.Client
+		}
+		out = append(out, porcupine.Operation{
+			ClientId: client, Input: o.In, Output: o.Out, Call: o.Call, Return: ret,
+			Metadata: fmt.Sprintf("client %d via %s; %s %s", o.Client, o.Gateway, o.Out.Outcome, describeAnswer(o.Out)),
+		})
+	}
+	return out
+}
+
+func describeAnswer(out kvOutput) string {
+	var b strings.Builder
+	if out.Status != 0 {
+		fmt.Fprintf(&b, "HTTP %d", out.Status)
+	}
+	if out.Index != 0 {
+		fmt.Fprintf(&b, " X-Consul-Index %d", out.Index)
+	}
+	if out.Err != "" {
+		fmt.Fprintf(&b, " %s", out.Err)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// checkIndexMapping checks that every read, stale ones included, pairs a
+// key's value with one ModifyIndex and a ModifyIndex with one value, and
+// never returns a value no write produced (or one whose write definitely
+// failed).
+func checkIndexMapping(ops []op) []string {
+	written := map[[2]string]outcome{}
+	for _, o := range ops {
+		if o.In.Kind == opPut || o.In.Kind == opCAS {
+			written[[2]string{o.In.Key, o.In.Value}] = o.Out.Outcome
+		}
+	}
+	byValue := map[[2]string]uint64{}
+	byIndex := map[string]map[uint64]string{}
+	var errs []string
+	for _, o := range ops {
+		if o.In.Kind != opRead || o.Out.Outcome != outOK || o.Out.Value == "" {
+			continue
+		}
+		k, v, idx := o.In.Key, o.Out.Value, o.Out.ModifyIndex
+		switch w, ok := written[[2]string{k, v}]; {
+		case !ok:
+			errs = append(errs, fmt.Sprintf("%s read %s=%q that no client wrote", opString(o), k, v))
+		case w == outFail:
+			errs = append(errs, fmt.Sprintf("%s read %s=%q whose write was answered as not applied", opString(o), k, v))
+		}
+		if prev, ok := byValue[[2]string{k, v}]; ok && prev != idx {
+			errs = append(errs, fmt.Sprintf("%s: %s=%q has ModifyIndex %d, an earlier read saw %d (a write applied twice?)", opString(o), k, v, idx, prev))
+		}
+		byValue[[2]string{k, v}] = idx
+		if byIndex[k] == nil {
+			byIndex[k] = map[uint64]string{}
+		}
+		if prev, ok := byIndex[k][idx]; ok && prev != v {
+			errs = append(errs, fmt.Sprintf("%s: %s@%d = %q, an earlier read saw %q at the same ModifyIndex", opString(o), k, idx, v, prev))
+		}
+		byIndex[k][idx] = v
+	}
+	return errs
+}
+
+// checkStaleMonotonic checks that a client's ?stale reads through a gateway
+// pinned to one replica never see X-Consul-Index go backwards.
+func checkStaleMonotonic(ops []op) []string {
+	last := map[int]op{}
+	var errs []string
+	for _, o := range ops {
+		if o.In.Kind != opRead || o.In.Mode != modeStale || o.Out.Outcome != outOK || o.Replica < 0 {
+			continue
+		}
+		if prev, ok := last[o.Client]; ok && o.Out.Index < prev.Out.Index {
+			errs = append(errs, fmt.Sprintf("client %d via %s: stale X-Consul-Index went from %d (%s) to %d (%s)",
+				o.Client, o.Gateway, prev.Out.Index, opString(prev), o.Out.Index, opString(o)))
+		}
+		last[o.Client] = o
+	}
+	return errs
+}
+
+// checkNoLostWrite checks that the final value of every key (read after
+// healing) is the last acknowledged write or a write that may have come
+// after it: one called before that write returned, or an indeterminate one.
+func checkNoLostWrite(ops []op, final map[string]string) []string {
+	var errs []string
+	keys := make([]string, 0, len(final))
+	for k := range final {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		var last *op
+		for i, o := range ops {
+			if o.In.Key == k && o.isWrite() && o.Out.Outcome == outOK && (last == nil || o.Return > last.Return) {
+				last = &ops[i]
+			}
+		}
+		if last == nil {
+			continue
+		}
+		allowed := map[string]bool{writtenValue(*last): true}
+		for _, o := range ops {
+			if o.In.Key != k || !o.isWrite() || o.Out.Outcome == outFail {
+				continue
+			}
+			ret := o.Return
+			if o.Out.Outcome == outUnknown {
+				ret = math.MaxInt64
+			}
+			if ret >= last.Call {
+				allowed[writtenValue(o)] = true
+			}
+		}
+		if !allowed[final[k]] {
+			errs = append(errs, fmt.Sprintf("%s: final value %s, but the last acknowledged write was %s and no later write could have replaced it: an acknowledged write was lost",
+				k, showValue(final[k]), opString(*last)))
+		}
+	}
+	return errs
+}
+
+func writtenValue(o op) string {
+	if o.In.Kind == opDelete {
+		return ""
+	}
+	return o.In.Value
+}
+
+// checkBounded checks that every request ended within its timeout plus
+// grace: an outcome, never a hang.
+func checkBounded(ops []op, limit time.Duration) []string {
+	var errs []string
+	for _, o := range ops {
+		if d := time.Duration(o.Return - o.Call); d > limit {
+			errs = append(errs, fmt.Sprintf("%s took %s (limit %s)", opString(o), d.Round(time.Millisecond), limit))
+		}
+	}
+	return errs
+}
+
+func opString(o op) string {
+	return fmt.Sprintf("[client %d via %s, %s..%s] %s (%s %s)", o.Client, o.Gateway, fmtNanos(o.Call), fmtNanos(o.Return),
+		kvModel.DescribeOperation(o.In, o.Out), o.Out.Outcome, describeAnswer(o.Out))
+}
+
+func fmtNanos(ns int64) string {
+	return (time.Duration(ns)).Round(time.Millisecond).String()
+}
+
+// writeHistory saves the history as text, one operation per line.
+func writeHistory(ops []op, path string) error {
+	var b strings.Builder
+	for _, o := range ops {
+		b.WriteString(opString(o))
+		b.WriteByte('\n')
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
