@@ -26,9 +26,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/blocking"
 	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
-	"github.com/beaconmesh/beacon/platform/blocking"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 )

@@ -57,7 +57,9 @@ func chaosFaults(t *testing.T) []faultKind {
 	return out
 }
 
-func (k faultKind) targetsLeader() bool { return k == killLeader || k == pauseLeader || k == isolateLeader }
+func (k faultKind) targetsLeader() bool {
+	return k == killLeader || k == pauseLeader || k == isolateLeader
+}
 
 // fault is one injected fault and what followed. Times are nanoseconds on
 // the history's clock, so faults line up with operations.

@@ -16,9 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/blocking"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
-	"github.com/beaconmesh/beacon/platform/blocking"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
