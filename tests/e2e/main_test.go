@@ -26,7 +26,8 @@ var (
 )
 
 // TestMain builds the binaries once for every test in the package: the dev
-// agent, and the catalog replica and HTTP gateway for the cluster tests.
+// agent, and the catalog replica, node agent and gateways for the tests
+// that run them as separate processes.
 func TestMain(m *testing.M) {
 	_, file, _, _ := runtime.Caller(0)
 	repoDir = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
@@ -37,7 +38,8 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	cmd := exec.Command("go", "build", "-race", "-o", binDir+string(os.PathSeparator),
-		"./cmd/beacon", "./services/catalog/cmd/beacon-catalog", "./services/httpgw/cmd/beacon-httpgw")
+		"./cmd/beacon", "./services/catalog/cmd/beacon-catalog", "./services/httpgw/cmd/beacon-httpgw",
+		"./services/health/cmd/beacon-health", "./services/dnsgw/cmd/beacon-dnsgw")
 	cmd.Dir = repoDir
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {

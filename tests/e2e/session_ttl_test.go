@@ -73,14 +73,6 @@ func TestDevAgentNodeStaysHealthy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("session create: %v", err)
 	}
-	serfHealth := func(cs consulapi.HealthChecks) string {
-		for _, ch := range cs {
-			if ch.CheckID == "serfHealth" {
-				return ch.Status + " (" + ch.Output + ")"
-			}
-		}
-		return "missing"
-	}
 	// Follow the node's checks with blocking queries until 15 s have gone.
 	var idx uint64
 	until := a.Started.Add(15 * time.Second)
@@ -89,7 +81,7 @@ func TestDevAgentNodeStaysHealthy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := serfHealth(checks); s != consulapi.HealthPassing+" (Agent alive and reachable)" {
+		if s := checkStatus(checks, "serfHealth"); s != consulapi.HealthPassing+" (Agent alive and reachable)" {
 			t.Errorf("%s after start, the dev agent's own node has serfHealth %s", time.Since(a.Started).Round(time.Millisecond), s)
 			break
 		}
