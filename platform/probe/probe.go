@@ -1,5 +1,8 @@
 // Package probe is the health probe every Beacon binary carries for
 // container healthchecks (images are FROM scratch: no shell, no curl).
+// Each binary's `probe` subcommand is one call to Command with the check
+// that fits the process: gRPC health, an HTTP GET, a DNS query or a TCP
+// connect.
 package probe
 
 import (
@@ -16,6 +19,11 @@ import (
 func GRPC(addr, service string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	return GRPCContext(ctx, addr, service)
+}
+
+// GRPCContext is GRPC bounded by ctx.
+func GRPCContext(ctx context.Context, addr, service string) error {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", addr, err)

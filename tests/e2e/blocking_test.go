@@ -87,7 +87,9 @@ func TestBlockingQueryTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const wait = time.Second
+	// Long enough that the query is still parked when waitBlocked's
+	// metrics poll finds it, even on a loaded machine.
+	const wait = 4 * time.Second
 	start := time.Now()
 	done := make(chan struct{})
 	var (

@@ -13,6 +13,9 @@ import (
 // status codes (Unavailable "No cluster leader" becomes a 500, as in Consul).
 var (
 	errNoLeader = status.Error(codes.Unavailable, "No cluster leader")
+	// errNotCaughtUp: a stale read reached a replica that has not caught up
+	// with a leader since it started, and no leader could take it.
+	errNotCaughtUp = status.Error(codes.Unavailable, "replica has not caught up with the leader since it started; stale reads are not served yet")
 )
 
 // toStatus is the catalog's one error table: every error leaving the API

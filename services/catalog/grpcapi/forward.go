@@ -50,9 +50,12 @@ func forward[Resp any](ctx context.Context, s *Server, call func(context.Context
 	return resp, true, err
 }
 
-// forwardRead forwards a read unless it may be served stale.
+// forwardRead forwards a read unless it may be served stale. A stale read
+// is served here only once this replica has caught up with the leader since
+// it started (see caughtUp); before that it goes to the leader, so a replica
+// that restarts from an old snapshot never answers from the past.
 func forwardRead[Resp any](ctx context.Context, s *Server, opts *queryv1.ReadOptions, call func(context.Context, *grpc.ClientConn) (Resp, error)) (Resp, bool, error) {
-	if opts.GetConsistency() == queryv1.Consistency_CONSISTENCY_STALE {
+	if opts.GetConsistency() == queryv1.Consistency_CONSISTENCY_STALE && s.caughtUp() {
 		var zero Resp
 		return zero, false, nil
 	}

@@ -35,6 +35,8 @@ func (s *Server) blockingQuery(ctx context.Context, opts *queryv1.ReadOptions, f
 		if err := s.leaderRead(ctx); err != nil {
 			return nil, err
 		}
+	} else if err := s.waitCaughtUp(ctx); err != nil {
+		return nil, err
 	}
 	minIndex := opts.GetMinIndex()
 	var deadline time.Time
@@ -107,6 +109,59 @@ func (s *Server) waitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return errNoLeader
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// caughtUp reports whether this replica may serve stale reads: it has
+// caught up with the leader at least once since it started. On the leader
+// that is its post-election barrier; on a follower, it has heard from a
+// leader and applied everything up to the commit index that leader told it,
+// and the FSM has drained what raft handed it. Until then its state may be
+// an old snapshot (or empty), and a stale read would travel back in time
+// past answers it gave before a restart. Once true it stays true: from then
+// on the replica serves stale reads with bounded staleness, as Consul does,
+// and X-Consul-LastContact tells clients how far behind it may be.
+func (s *Server) caughtUp() bool {
+	if s.synced.Load() {
+		return true
+	}
+	r := s.node.Raft
+	if s.node.IsLeader() {
+		if !s.ready.Load() {
+			return false
+		}
+	} else {
+		commit := r.CommitIndex()
+		if r.LastContact().IsZero() || s.node.LeaderAddr() == "" || commit == 0 || r.AppliedIndex() < commit {
+			return false
+		}
+		// AppliedIndex counts entries handed to the FSM goroutine; wait
+		// until it has taken them all.
+		if pending := r.Stats()["fsm_pending"]; pending != "" && pending != "0" {
+			return false
+		}
+	}
+	s.synced.Store(true)
+	s.logger.Info("caught up with the leader; serving stale reads", "applied", r.AppliedIndex())
+	return true
+}
+
+// waitCaughtUp waits, up to the hold timeout, until caughtUp holds.
+func (s *Server) waitCaughtUp(ctx context.Context) error {
+	if s.caughtUp() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HoldTimeout)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !s.caughtUp() {
+		select {
+		case <-ctx.Done():
+			return errNotCaughtUp
 		case <-t.C:
 		}
 	}

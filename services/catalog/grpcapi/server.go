@@ -53,6 +53,9 @@ type Server struct {
 	// ready is true on the leader once it has applied every entry of earlier
 	// terms (a barrier), so reads it serves are current.
 	ready atomic.Bool
+	// synced latches once this replica has caught up with a leader since it
+	// started; only then does it serve stale reads (see caughtUp).
+	synced atomic.Bool
 }
 
 // New returns a Server. Call Register to serve it and RunLeaderDuties to

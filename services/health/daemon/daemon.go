@@ -19,7 +19,9 @@ import (
 	"github.com/beaconmesh/beacon/platform/rpcserver"
 	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	"github.com/beaconmesh/beacon/services/health/config"
+	"github.com/beaconmesh/beacon/services/health/connect"
 	"github.com/beaconmesh/beacon/services/health/grpcapi"
 	"github.com/beaconmesh/beacon/services/health/local"
 	"github.com/beaconmesh/beacon/services/health/membership"
@@ -51,6 +53,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer a.conn.Close()
+	defer a.mesh.Close()
 	return a.run(ctx)
 }
 
@@ -65,6 +68,7 @@ type agent struct {
 	conn    interface{ Close() error }
 	members catalogv1.MembershipServiceClient
 	state   *local.State
+	mesh    *connect.Mesh
 	lis     net.Listener
 	// metrics serves /metrics when MetricsAddr is set.
 	metrics *http.Server
@@ -142,6 +146,17 @@ func newAgent(cfg Config, logger *slog.Logger) (_ *agent, err error) {
 		conn.Close()
 		return nil, err
 	}
+	a.mesh, err = connect.New(connect.Config{
+		CA:         connectv1.NewCAServiceClient(conn),
+		Intentions: connectv1.NewIntentionServiceClient(conn),
+		Datacenter: cfg.Datacenter,
+		Logger:     logger,
+	})
+	if err != nil {
+		a.state.Stop()
+		conn.Close()
+		return nil, err
+	}
 	a.logDefinitions(defs)
 	if err := a.state.ApplyFiles(defs); err != nil {
 		a.state.Stop()
@@ -176,7 +191,7 @@ func newAgent(cfg Config, logger *slog.Logger) (_ *agent, err error) {
 
 func (a *agent) run(ctx context.Context) error {
 	srv := rpcserver.New(rpcserver.Config{Logger: a.logger.With("component", "grpc"), Registerer: a.cfg.Registerer})
-	agentv1.RegisterAgentServiceServer(srv, grpcapi.New(a.state, a))
+	agentv1.RegisterAgentServiceServer(srv, grpcapi.New(a.state, a, a.mesh))
 	srv.Health.SetServingStatus(agentv1.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
 	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))

@@ -48,11 +48,13 @@ type Server struct {
 	agentv1.UnimplementedAgentServiceServer
 	state State
 	life  Lifecycle
+	mesh  Mesh
 }
 
-// New returns a Server over an agent's state and lifecycle.
-func New(state State, life Lifecycle) *Server {
-	return &Server{state: state, life: life}
+// New returns a Server over an agent's state, lifecycle and Connect side;
+// without a mesh the Connect calls are UNIMPLEMENTED.
+func New(state State, life Lifecycle, mesh Mesh) *Server {
+	return &Server{state: state, life: life, mesh: mesh}
 }
 
 // Self describes the agent.

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/services/dnsgw/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -28,6 +29,11 @@ func (l *list) Set(s string) error {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		// The container healthcheck: a query the catalog's own replicas
+		// answer, so it passes once the gateway's view is loaded.
+		os.Exit(probe.Command("beacon-dnsgw probe", os.Args[2:], "127.0.0.1:8600", probe.DNSCheck("consul.service.consul.")))
+	}
 	cfg := daemon.DefaultConfig()
 	var recursors, catalogs list
 	logLevel := "info"

@@ -15,12 +15,17 @@ import (
 
 	"github.com/beaconmesh/beacon/platform/flags"
 	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/services/health/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		// The container healthcheck: the agent API's gRPC health.
+		os.Exit(probe.Command("beacon-health probe", os.Args[2:], daemon.DefaultGRPCAddr, probe.GRPCCheck("")))
+	}
 	cfg := daemon.DefaultConfig()
 	var catalogs, configDirs, nodeMeta flags.StringList
 	logLevel, logJSON := "info", false

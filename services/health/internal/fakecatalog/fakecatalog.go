@@ -17,6 +17,7 @@ import (
 
 	"github.com/beaconmesh/beacon/platform/token"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -41,6 +42,7 @@ type Catalog struct {
 	calls    map[string]int
 	tokens   []string
 	fail     error
+	ca       *CA
 }
 
 // New returns an empty catalog.
@@ -53,8 +55,15 @@ func New() *Catalog {
 		checks:   map[string]map[string]*catalogv1.HealthCheck{},
 		members:  map[string]*catalogv1.Member{},
 		calls:    map[string]int{},
+		ca:       NewCA(TrustDomain),
 	}
 }
+
+// TrustDomain is the fake CA's trust domain.
+const TrustDomain = "11111111-2222-3333-4444-555555555555.consul"
+
+// CA returns the fake's Connect CA and intentions.
+func (c *Catalog) CA() *CA { return c.ca }
 
 // Serve serves the fake on 127.0.0.1:0 until the test ends and returns a
 // client connection to it.
@@ -68,6 +77,8 @@ func (c *Catalog) Serve(t testing.TB) (addr string, conn *grpc.ClientConn) {
 	catalogv1.RegisterCatalogServiceServer(srv, c)
 	catalogv1.RegisterHealthServiceServer(srv, c)
 	catalogv1.RegisterMembershipServiceServer(srv, c)
+	connectv1.RegisterCAServiceServer(srv, c.ca)
+	connectv1.RegisterIntentionServiceServer(srv, c.ca)
 	go func() { _ = srv.Serve(lis) }()
 	conn, err = grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

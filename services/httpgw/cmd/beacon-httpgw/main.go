@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/services/httpgw/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -38,6 +39,10 @@ func (l *addrList) Set(v string) error {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		// The container healthcheck: GET /v1/status/leader names a leader.
+		os.Exit(probe.Command("beacon-httpgw probe", os.Args[2:], "127.0.0.1:8500", probe.LeaderCheck()))
+	}
 	cfg := daemon.DefaultConfig()
 	catalogs := &addrList{vals: cfg.CatalogAddrs}
 	flag.StringVar(&cfg.Addr, "http-addr", cfg.Addr, "address to serve the HTTP API on")
