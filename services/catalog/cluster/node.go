@@ -182,8 +182,11 @@ func Start(cfg Config) (*Node, error) {
 	n.pool = NewConnPool()
 	n.observations = make(chan raft.Observation, 64)
 	n.observer = raft.NewObserver(n.observations, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
+		switch o.Data.(type) {
+		case raft.LeaderObservation, raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
+			return true
+		}
+		return false
 	})
 	r.RegisterObserver(n.observer)
 
@@ -289,7 +292,8 @@ func (n *Node) RPCListener() net.Listener {
 // when it stops being leader.
 func (n *Node) LeaderChanges() <-chan bool { return n.leaderNotify }
 
-// Observations delivers Raft leader observations (for metrics).
+// Observations delivers Raft's leader observations and, on the leader,
+// its failed and resumed heartbeats to each follower.
 func (n *Node) Observations() <-chan raft.Observation { return n.observations }
 
 // IsLeader reports whether this replica is the leader.

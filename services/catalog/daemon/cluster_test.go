@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
@@ -343,4 +344,67 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if len(resp.GetPairs()) != 50 {
 		t.Fatalf("after restarting every replica, %d keys remain, want 50", len(resp.GetPairs()))
 	}
+}
+
+// TestStoppedReplicaBecomesFailedMember checks that catalog replicas are
+// watched through Raft's heartbeats: a stopped follower becomes a failed
+// member with a critical serfHealth check, and alive again once it is back.
+func TestStoppedReplicaBecomesFailedMember(t *testing.T) {
+	c := newTestCluster(t, 3)
+	leader := c.leader(15 * time.Second)
+	var follower *replica
+	for _, r := range c.replicas {
+		if r != leader {
+			follower = r
+			break
+		}
+	}
+	status := func() (catalogv1.MemberStatus, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		resp, err := catalogv1.NewMembershipServiceClient(leader.conn).ListMembers(ctx, &catalogv1.ListMembersRequest{})
+		if err != nil {
+			return 0, err.Error()
+		}
+		for _, m := range resp.GetMembers() {
+			if m.GetName() == follower.name {
+				return m.GetStatus(), ""
+			}
+		}
+		return 0, "not a member"
+	}
+	waitStatus := func(want catalogv1.MemberStatus, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < within {
+			if got, _ := status(); got == want {
+				return time.Since(start)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		got, why := status()
+		t.Fatalf("%s is %v (%s), want %v within %s", follower.name, got, why, want, within)
+		return 0
+	}
+	waitStatus(catalogv1.MemberStatus_MEMBER_STATUS_ALIVE, 10*time.Second)
+	c.stop(follower)
+	took := waitStatus(catalogv1.MemberStatus_MEMBER_STATUS_FAILED, 15*time.Second)
+	t.Logf("%s failed %s after it stopped", follower.name, took.Round(time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	checks, err := catalogv1.NewHealthServiceClient(leader.conn).NodeChecks(ctx, &catalogv1.NodeChecksRequest{Node: follower.name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serf *catalogv1.HealthCheck
+	for _, ch := range checks.GetChecks() {
+		if ch.GetCheckId() == "serfHealth" {
+			serf = ch
+		}
+	}
+	if serf.GetStatus() != catalogv1.HealthStatus_HEALTH_STATUS_CRITICAL {
+		t.Errorf("serfHealth of the stopped replica = %v", serf)
+	}
+	c.start(follower, nil, nil)
+	waitStatus(catalogv1.MemberStatus_MEMBER_STATUS_ALIVE, 15*time.Second)
 }

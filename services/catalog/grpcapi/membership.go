@@ -19,8 +19,11 @@ import (
 // after ttl without one, well inside Consul users' "failed within 10 s".
 const (
 	defaultMemberTTL = 10 * time.Second
-	minMemberTTL     = time.Second
-	maxMemberTTL     = 5 * time.Minute
+	// serverFailAfter is how long the leader's heartbeats to a catalog
+	// replica must have failed before the replica's member is failed.
+	serverFailAfter = 5 * time.Second
+	minMemberTTL    = time.Second
+	maxMemberTTL    = 5 * time.Minute
 )
 
 type membershipService struct {
@@ -226,4 +229,42 @@ func (t *memberTimers) fail(name string) {
 		return
 	}
 	t.s.logger.Warn("member failed: no heartbeat", "member", name)
+}
+
+// serverHeartbeat is the leader's failure detector for catalog replicas,
+// fed by Raft's own heartbeats: a replica the leader has not reached for
+// serverFailAfter becomes failed (its serfHealth critical), and one that
+// answers again becomes alive. lastContact is when the replica last
+// answered.
+func (t *memberTimers) serverHeartbeat(serverID string, lastContact time.Time) {
+	if !t.s.node.IsLeader() || lastContact.IsZero() {
+		return
+	}
+	want := catalogv1.MemberStatus_MEMBER_STATUS_ALIVE
+	if time.Since(lastContact) >= serverFailAfter {
+		want = catalogv1.MemberStatus_MEMBER_STATUS_FAILED
+	}
+	_, members, err := t.s.fsm.State().Members(nil)
+	if err != nil {
+		return
+	}
+	for _, m := range members {
+		if m.GetTags()["role"] != "consul" || m.GetTags()["id"] != serverID {
+			continue
+		}
+		if st := m.GetStatus(); st == want || st == catalogv1.MemberStatus_MEMBER_STATUS_LEFT {
+			return
+		}
+		name := m.GetName()
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), t.s.cfg.ApplyTimeout)
+			defer cancel()
+			if _, err := t.s.apply(ctx, fsm.MemberStatusType, &catalogv1.Member{Name: name, Status: want}); err != nil {
+				t.s.logger.Warn("updating a catalog replica's member status", "member", name, "status", want, "error", err)
+				return
+			}
+			t.s.logger.Info("catalog replica member status", "member", name, "status", want, "last_contact", lastContact)
+		}()
+		return
+	}
 }

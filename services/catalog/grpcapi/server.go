@@ -16,6 +16,7 @@ import (
 	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
 	"github.com/beaconmesh/beacon/services/catalog/cluster"
 	"github.com/beaconmesh/beacon/services/catalog/fsm"
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 )
@@ -130,8 +131,15 @@ func (s *Server) RunLeaderDuties(ctx context.Context) {
 			s.ttl.stopAll()
 			s.members.stopAll()
 			return
-		case <-obs:
-			s.metrics.leaderChanges.Inc()
+		case o := <-obs:
+			switch d := o.Data.(type) {
+			case raft.LeaderObservation:
+				s.metrics.leaderChanges.Inc()
+			case raft.FailedHeartbeatObservation:
+				s.members.serverHeartbeat(string(d.PeerID), d.LastContact)
+			case raft.ResumedHeartbeatObservation:
+				s.members.serverHeartbeat(string(d.PeerID), time.Now())
+			}
 		case leader := <-changes:
 			if leader {
 				s.becomeLeader(ctx)
