@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/services/dnsgw/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -78,7 +79,10 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := daemon.Run(ctx, cfg); err != nil {
+	stopProfile := profile.Start() // BEACON_CPUPROFILE, BEACON_MEMPROFILE
+	err = daemon.Run(ctx, cfg)
+	stopProfile()
+	if err != nil {
 		cfg.Logger.Error("beacon-dnsgw failed", "error", err)
 		stop()
 		os.Exit(1)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/beaconmesh/beacon/platform/flags"
 	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/services/health/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,7 +91,10 @@ func main() {
 	// on purpose should show up as "left", not "failed".
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := daemon.Run(ctx, cfg); err != nil {
+	stopProfile := profile.Start() // BEACON_CPUPROFILE, BEACON_MEMPROFILE
+	err = daemon.Run(ctx, cfg)
+	stopProfile()
+	if err != nil {
 		stop()
 		fmt.Fprintf(os.Stderr, "beacon-health: %v\n", err)
 		os.Exit(1)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/services/httpgw/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,7 +66,10 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := daemon.Run(ctx, cfg); err != nil {
+	stopProfile := profile.Start() // BEACON_CPUPROFILE, BEACON_MEMPROFILE
+	err = daemon.Run(ctx, cfg)
+	stopProfile()
+	if err != nil {
 		cfg.Logger.Error("exiting", "err", err)
 		os.Exit(1)
 	}
