@@ -5,6 +5,7 @@ import (
 
 	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
 	"google.golang.org/grpc"
@@ -76,6 +77,23 @@ type SnapshotClient interface {
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[operatorv1.RestoreRequest, operatorv1.RestoreResponse], error)
 }
 
+// CAClient is beacon.connect.v1.CAService, the built-in Connect CA.
+type CAClient interface {
+	Roots(ctx context.Context, in *connectv1.RootsRequest, opts ...grpc.CallOption) (*connectv1.RootsResponse, error)
+	GetConfig(ctx context.Context, in *connectv1.GetConfigRequest, opts ...grpc.CallOption) (*connectv1.GetConfigResponse, error)
+	SetConfig(ctx context.Context, in *connectv1.SetConfigRequest, opts ...grpc.CallOption) (*connectv1.SetConfigResponse, error)
+}
+
+// IntentionClient is beacon.connect.v1.IntentionService.
+type IntentionClient interface {
+	UpsertIntention(ctx context.Context, in *connectv1.UpsertIntentionRequest, opts ...grpc.CallOption) (*connectv1.UpsertIntentionResponse, error)
+	DeleteIntention(ctx context.Context, in *connectv1.DeleteIntentionRequest, opts ...grpc.CallOption) (*connectv1.DeleteIntentionResponse, error)
+	GetIntention(ctx context.Context, in *connectv1.GetIntentionRequest, opts ...grpc.CallOption) (*connectv1.GetIntentionResponse, error)
+	ListIntentions(ctx context.Context, in *connectv1.ListIntentionsRequest, opts ...grpc.CallOption) (*connectv1.ListIntentionsResponse, error)
+	MatchIntentions(ctx context.Context, in *connectv1.MatchIntentionsRequest, opts ...grpc.CallOption) (*connectv1.MatchIntentionsResponse, error)
+	CheckIntention(ctx context.Context, in *connectv1.CheckIntentionRequest, opts ...grpc.CallOption) (*connectv1.CheckIntentionResponse, error)
+}
+
 // AgentClient is beacon.agent.v1.AgentService, the node agent's API behind
 // /v1/agent/*.
 type AgentClient interface {
@@ -92,6 +110,8 @@ type AgentClient interface {
 	Reload(ctx context.Context, in *agentv1.ReloadRequest, opts ...grpc.CallOption) (*agentv1.ReloadResponse, error)
 	Leave(ctx context.Context, in *agentv1.LeaveRequest, opts ...grpc.CallOption) (*agentv1.LeaveResponse, error)
 	Maintenance(ctx context.Context, in *agentv1.MaintenanceRequest, opts ...grpc.CallOption) (*agentv1.MaintenanceResponse, error)
+	ConnectLeaf(ctx context.Context, in *agentv1.ConnectLeafRequest, opts ...grpc.CallOption) (*agentv1.ConnectLeafResponse, error)
+	ConnectAuthorize(ctx context.Context, in *agentv1.ConnectAuthorizeRequest, opts ...grpc.CallOption) (*agentv1.ConnectAuthorizeResponse, error)
 }
 
 // Backend is every service the gateway calls: the catalog's, and the node
@@ -105,6 +125,9 @@ type Backend struct {
 	Status   StatusClient
 	Operator OperatorClient
 	Snapshot SnapshotClient
+	// CA and Intentions serve /v1/connect/*.
+	CA         CAClient
+	Intentions IntentionClient
 	// Agent serves /v1/agent/*; nil when no node agent is configured, and
 	// then those routes answer 503 (all but /v1/agent/self, which falls
 	// back to what the catalog knows).
@@ -123,6 +146,9 @@ func NewBackend(conn grpc.ClientConnInterface) Backend {
 		Status:   operatorv1.NewStatusServiceClient(conn),
 		Operator: operatorv1.NewOperatorServiceClient(conn),
 		Snapshot: operatorv1.NewSnapshotServiceClient(conn),
+
+		CA:         connectv1.NewCAServiceClient(conn),
+		Intentions: connectv1.NewIntentionServiceClient(conn),
 	}
 }
 

@@ -18,14 +18,17 @@ type route struct {
 // routes is the whole HTTP surface in one table. Paths that name something
 // end in {name...} so that an empty name reaches the handler, which answers
 // Consul's 400, rather than the ServeMux's 404. /v1/agent/* is served from
-// the node agent's gRPC API; /v1/agent/connect/* waits for Connect.
+// the node agent's gRPC API, but for the CA's roots, which come from the
+// catalog as they do from Consul's agent cache.
 func (s *Server) routes() []route {
 	const (
 		GET    = http.MethodGet
 		PUT    = http.MethodPut
 		DELETE = http.MethodDelete
+		POST   = http.MethodPost
 	)
 	noSidecarPort := codeOverrides{codes.ResourceExhausted: http.StatusInternalServerError}
+	noLeaf := codeOverrides{codes.Unavailable: http.StatusInternalServerError}
 	return []route{
 		{GET, "/{$}", s.index, nil},
 		{GET, "/metrics", s.metricsPage, nil},
@@ -87,5 +90,22 @@ func (s *Server) routes() []route {
 		{PUT, "/v1/agent/check/warn/{id...}", s.needAgent(s.agentCheckTTL(catalogv1.HealthStatus_HEALTH_STATUS_WARNING)), nil},
 		{PUT, "/v1/agent/check/fail/{id...}", s.needAgent(s.agentCheckTTL(catalogv1.HealthStatus_HEALTH_STATUS_CRITICAL)), nil},
 		{PUT, "/v1/agent/check/update/{id...}", s.needAgent(s.agentCheckUpdate), nil},
+		{GET, "/v1/agent/connect/ca/roots", s.caRoots, nil},
+		// No leaf yet (the CA cannot sign): a 500, as Consul's agent answers.
+		{GET, "/v1/agent/connect/ca/leaf/{name...}", s.needAgent(s.agentConnectLeaf), noLeaf},
+		{POST, "/v1/agent/connect/authorize", s.needAgent(s.agentConnectAuthorize), nil},
+
+		{GET, "/v1/connect/ca/roots", s.caRoots, nil},
+		{GET, "/v1/connect/ca/configuration", s.caGetConfig, nil},
+		{PUT, "/v1/connect/ca/configuration", s.caSetConfig, nil},
+		{GET, "/v1/connect/intentions", s.intentionList, nil},
+		{POST, "/v1/connect/intentions", s.intentionCreate, nil},
+		{GET, "/v1/connect/intentions/exact", s.intentionGetExact, nil},
+		{PUT, "/v1/connect/intentions/exact", s.intentionPutExact, nil},
+		{DELETE, "/v1/connect/intentions/exact", s.intentionDeleteExact, nil},
+		{GET, "/v1/connect/intentions/check", s.intentionCheck, nil},
+		{GET, "/v1/connect/intentions/match", s.intentionMatch, nil},
+		{GET, "/v1/connect/intentions/{id...}", s.intentionGetID, nil},
+		{DELETE, "/v1/connect/intentions/{id...}", s.intentionDeleteID, nil},
 	}
 }

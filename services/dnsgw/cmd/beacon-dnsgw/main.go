@@ -13,8 +13,8 @@ import (
 	"syscall"
 
 	"github.com/beaconmesh/beacon/platform/logging"
-	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/platform/probe"
+	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/services/dnsgw/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"

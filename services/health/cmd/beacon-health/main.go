@@ -15,8 +15,8 @@ import (
 
 	"github.com/beaconmesh/beacon/platform/flags"
 	"github.com/beaconmesh/beacon/platform/logging"
-	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/platform/probe"
+	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/services/health/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"

@@ -15,6 +15,7 @@ import (
 
 	"github.com/beaconmesh/beacon/platform/token"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	operatorv1 "github.com/beaconmesh/beacon/proto/beacon/operator/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
@@ -35,6 +36,8 @@ type Fake struct {
 	operatorv1.UnimplementedStatusServiceServer
 	operatorv1.UnimplementedOperatorServiceServer
 	operatorv1.UnimplementedSnapshotServiceServer
+	connectv1.UnimplementedCAServiceServer
+	connectv1.UnimplementedIntentionServiceServer
 
 	mu       sync.Mutex
 	index    uint64
@@ -45,6 +48,7 @@ type Fake struct {
 	kv       map[string]*kvv1.KVPair
 	sessions map[string]*kvv1.Session
 	sessSeq  int
+	connect  connectState
 
 	waiters  int
 	errs     map[string]error
@@ -73,6 +77,7 @@ func New() *Fake {
 		checks:      map[string]map[string]*catalogv1.HealthCheck{},
 		kv:          map[string]*kvv1.KVPair{},
 		sessions:    map[string]*kvv1.Session{},
+		connect:     newConnectState(),
 		errs:        map[string]error{},
 		requests:    map[string]proto.Message{},
 		LeaderAddr:  "127.0.0.1:8300",
@@ -100,6 +105,8 @@ func Start(t testing.TB, f *Fake) string {
 	operatorv1.RegisterStatusServiceServer(srv, f)
 	operatorv1.RegisterOperatorServiceServer(srv, f)
 	operatorv1.RegisterSnapshotServiceServer(srv, f)
+	connectv1.RegisterCAServiceServer(srv, f)
+	connectv1.RegisterIntentionServiceServer(srv, f)
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(srv.Stop)
 	return ln.Addr().String()
