@@ -337,9 +337,12 @@ var keyAliases = map[string]string{
 // together: "DeregisterCriticalServiceAfter" and
 // "deregister_critical_service_after" are the same key.
 func canon(k string) string {
-	k = strings.ToLower(k)
-	return strings.NewReplacer("_", "", "-", "").Replace(k)
+	return canonReplacer.Replace(strings.ToLower(k))
 }
+
+// canonReplacer is built once: building a Replacer costs far more than
+// using it, and canon runs for every key of every definition file.
+var canonReplacer = strings.NewReplacer("_", "", "-", "")
 
 var (
 	durationType = reflect.TypeFor[time.Duration]()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"time"
 
 	"github.com/beaconmesh/beacon/platform/token"
@@ -118,6 +119,26 @@ func (s *State) SyncChanges(ctx context.Context) error {
 	return s.syncChanges(ctx)
 }
 
+// checksOfLocked maps each of the given services to its live checks' IDs,
+// sorted, in one pass over the checks.
+func (s *State) checksOfLocked(serviceIDs []string) map[string][]string {
+	out := make(map[string][]string, len(serviceIDs))
+	for _, id := range serviceIDs {
+		out[id] = nil
+	}
+	for cid, c := range s.checks {
+		if sid := c.hc.GetServiceId(); !c.deleted && sid != "" {
+			if list, ok := out[sid]; ok {
+				out[sid] = append(list, cid)
+			}
+		}
+	}
+	for _, list := range out {
+		sort.Strings(list)
+	}
+	return out
+}
+
 func (s *State) syncChanges(ctx context.Context) error {
 	var (
 		deregSvcs   []pendingService
@@ -126,30 +147,28 @@ func (s *State) syncChanges(ctx context.Context) error {
 		regChecks   = map[string][]pendingCheck{} // by service ID ("" for the node) and token
 	)
 	s.mu.Lock()
-	for _, id := range sortedKeys(s.services) {
+	// Only what changed is visited in order: with thousands of checks, a
+	// sync after one result must not sort them all.
+	changedSvcs := changedKeys(s.services, func(e *service) bool { return e.rev != e.syncedRev })
+	var svcChecks map[string][]string // checks of the changed services
+	for _, id := range changedSvcs {
 		e := s.services[id]
-		if e.rev == e.syncedRev {
-			continue
-		}
 		p := pendingService{id: id, entry: e, rev: e.rev, token: e.token}
 		if e.deleted {
 			deregSvcs = append(deregSvcs, p)
 			continue
 		}
+		if svcChecks == nil {
+			svcChecks = s.checksOfLocked(changedSvcs)
+		}
 		p.wire = proto.Clone(e.wire).(*catalogv1.Service)
-		for _, cid := range sortedKeys(s.checks) {
-			c := s.checks[cid]
-			if !c.deleted && c.hc.GetServiceId() == id {
-				p.checks = append(p.checks, s.pendingCheckLocked(cid, c))
-			}
+		for _, cid := range svcChecks[id] {
+			p.checks = append(p.checks, s.pendingCheckLocked(cid, s.checks[cid]))
 		}
 		regSvcs = append(regSvcs, p)
 	}
-	for _, id := range sortedKeys(s.checks) {
+	for _, id := range changedKeys(s.checks, func(c *check) bool { return c.rev != c.syncedRev }) {
 		c := s.checks[id]
-		if c.rev == c.syncedRev {
-			continue
-		}
 		sid := c.hc.GetServiceId()
 		svc := s.services[sid]
 		if sid != "" && (svc == nil || svc.deleted) {

@@ -184,3 +184,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// changedKeys returns, sorted, the keys of m whose value satisfies changed.
+func changedKeys[V any](m map[string]V, changed func(V) bool) []string {
+	var keys []string
+	for k, v := range m {
+		if changed(v) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
