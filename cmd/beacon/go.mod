@@ -22,6 +22,7 @@ require (
 	github.com/beaconmesh/beacon/services/dnsgw v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/services/health v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/services/httpgw v0.0.0-00010101000000-000000000000
+	github.com/beaconmesh/beacon/services/proxy v0.0.0-00010101000000-000000000000
 	github.com/hashicorp/cli v1.1.7
 	github.com/hashicorp/hcl v1.0.1-vault-7
 	github.com/prometheus/client_golang v1.25.0

@@ -57,6 +57,12 @@ type Config struct {
 	MinRenewInterval time.Duration
 	// SignTimeout bounds one Sign call (default 30s).
 	SignTimeout time.Duration
+	// RootChangeDelay is how long after a change of the active root the
+	// leaf is reissued (default 1s; a random point between half of it and
+	// all of it). The new roots are trusted at once; the new leaf waits
+	// so that peers, following the roots with their own blocking queries,
+	// trust its root before they are shown it.
+	RootChangeDelay time.Duration
 	// Logger receives issuance and failure logs (default: discarded).
 	Logger *slog.Logger
 	// OnIssue is called with each new identity after a leaf is signed.
@@ -130,6 +136,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.SignTimeout <= 0 {
 		cfg.SignTimeout = 30 * time.Second
+	}
+	if cfg.RootChangeDelay <= 0 {
+		cfg.RootChangeDelay = time.Second
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -326,6 +335,10 @@ func (m *Manager) renewLoop(ctx context.Context) {
 			m.logger.Info("renewing leaf certificate", "serial", id.Serial, "valid_before", id.ValidBefore)
 		case <-m.renew:
 			t.Stop()
+			d := m.cfg.RootChangeDelay
+			if !sleep(ctx, d/2+mrand.N(d/2+1)) {
+				return
+			}
 		}
 	}
 }

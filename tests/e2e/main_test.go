@@ -188,7 +188,7 @@ const devNode = "e2e-node"
 // startDevAgent runs the dev agent on free ports and waits for its banner.
 func startDevAgent(t *testing.T, args ...string) *devAgent {
 	t.Helper()
-	full := append([]string{"agent", "-dev", "-node", devNode, "-http-port", "0", "-grpc-port", "0", "-dns-port", "0"}, args...)
+	full := append([]string{"agent", "-dev", "-node", devNode, "-http-port", "0", "-grpc-port", "0", "-dns-port", "0", "-agent-port", "0"}, args...)
 	p, m := startProc(t, "beacon agent -dev", "beacon", bannerRE, full...)
 	return &devAgent{
 		proc:     p,

@@ -29,8 +29,8 @@ type Config struct {
 	HTTPPort int
 	DNSPort  int
 	GRPCPort int
-	// AgentPort is the node agent's gRPC API (0: any free port; the HTTP
-	// API's /v1/agent/* is how users reach it).
+	// AgentPort is the node agent's gRPC API on 127.0.0.1 (default 8503,
+	// where `beacon connect proxy` looks for it; 0: any free port).
 	AgentPort  int
 	ConfigDirs []string
 	// EnableScriptChecks lets service definitions run script checks.
@@ -51,7 +51,7 @@ func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
 		Node: host, Datacenter: "dc1", Client: "127.0.0.1",
-		HTTPPort: 8500, DNSPort: 8600, GRPCPort: 8502,
+		HTTPPort: 8500, DNSPort: 8600, GRPCPort: 8502, AgentPort: 8503,
 	}
 }
 
