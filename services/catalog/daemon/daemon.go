@@ -155,6 +155,29 @@ func reportHealth(ctx context.Context, node *cluster.Node, srv *rpcserver.Server
 	}
 }
 
+// nodeAddress is the IP this replica registers as its node's address: the
+// advertised host, resolved when it is a name (as in docker compose); else,
+// when that is unspecified, the gRPC listener's host.
+func nodeAddress(ctx context.Context, advertised, grpcAddr string) string {
+	if ip := net.ParseIP(advertised); ip != nil && !ip.IsUnspecified() {
+		return advertised
+	}
+	if net.ParseIP(advertised) == nil && advertised != "" {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		ips, err := net.DefaultResolver.LookupIPAddr(rctx, advertised)
+		cancel()
+		if err == nil && len(ips) > 0 {
+			return ips[0].IP.String()
+		}
+	}
+	if h, _, err := net.SplitHostPort(grpcAddr); err == nil {
+		if ip := net.ParseIP(h); ip != nil && !ip.IsUnspecified() {
+			return h
+		}
+	}
+	return advertised
+}
+
 // registerSelf keeps this replica in the catalog as a member (role
 // "consul") and a node with the "consul" service and a passing serfHealth
 // check, as Consul servers appear; identical re-registrations change
@@ -162,11 +185,7 @@ func reportHealth(ctx context.Context, node *cluster.Node, srv *rpcserver.Server
 func registerSelf(ctx context.Context, cfg Config, node *cluster.Node, grpcAddr string, api *grpcapi.Server, logger *slog.Logger) {
 	host, portStr, _ := net.SplitHostPort(node.Self().Address)
 	port, _ := strconv.Atoi(portStr)
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		if h, _, err := net.SplitHostPort(grpcAddr); err == nil {
-			host = h
-		}
-	}
+	host = nodeAddress(ctx, host, grpcAddr)
 	self := &catalogv1.Node{Id: node.Self().Id, Node: cfg.Node, Address: host, Datacenter: cfg.Datacenter}
 	join := &catalogv1.JoinMemberRequest{
 		Member: &catalogv1.Member{
