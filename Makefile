@@ -10,7 +10,8 @@ BINARIES := ./cmd/beacon \
 	./services/httpgw/cmd/beacon-httpgw \
 	./services/proxy/cmd/beacon-proxy
 
-.PHONY: all build static dev test gen lint tools clean bench
+.PHONY: all build static dev test gen lint tools clean bench chaos fuzz
+.PHONY: images up down
 
 all: build
 
@@ -23,6 +24,18 @@ build:
 static:
 	@mkdir -p bin/static
 	CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o bin/static/ $(wildcard $(BINARIES))
+
+## images: one FROM-scratch image per binary (beacon-catalog:dev, …) from bin/static
+images: static
+	./deploy/images.sh
+
+## up: build binaries and images, start deploy/docker-compose.yml, wait until all healthy
+up: images
+	./deploy/compose.sh up
+
+## down: stop the compose deployment and remove its volumes
+down:
+	./deploy/compose.sh down
 
 ## dev: run `beacon agent -dev` (HTTP 8500, gRPC 8502, DNS 8600)
 dev: build
@@ -45,3 +58,27 @@ clean:
 ## bench: every figure beside its floor/peer, written to bench/RESULTS.md
 bench:
 	./bench/run.sh
+
+## chaos: the chaos suite (tests/chaos) with a longer fault phase, e.g. make chaos DURATION=10m
+DURATION ?= 10m
+chaos:
+	cd tests && BEACON_CHAOS_DURATION=$(DURATION) go test -race -count=1 -v -timeout 0 ./chaos/
+
+## fuzz: every go test -fuzz target for FUZZTIME each (default 30s), one at a time
+FUZZTIME ?= 30s
+FUZZ_TARGETS := \
+	services/dnsgw:./answer:FuzzHandle \
+	services/httpgw:./api:FuzzWriteEndpoints \
+	services/httpgw:./api:FuzzDecodeRegister \
+	services/httpgw:./api:FuzzReadOptions \
+	services/httpgw:./api:FuzzFilter \
+	services/health:./config:FuzzParseFile \
+	services/catalog:./grpcapi:FuzzKVKey \
+	services/catalog:./fsm:FuzzApply \
+	services/catalog:./state:FuzzRestore
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		IFS=: read -r mod pkg name <<< "$$t"; \
+		echo "== $$name ($$mod/$$pkg) for $(FUZZTIME)"; \
+		(cd $$mod && go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg); \
+	done

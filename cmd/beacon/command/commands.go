@@ -54,9 +54,28 @@ func commands(m *Meta) map[string]cli.CommandFactory {
 		"operator raft list-peers":  func() (cli.Command, error) { return newRaftListPeers(m), nil },
 		"operator raft remove-peer": func() (cli.Command, error) { return newRaftRemovePeer(m), nil },
 
+		"connect":       of(parent("connect", "Interact with Connect, the service mesh", "the service mesh: the mTLS proxy, the CA")),
+		"connect proxy": func() (cli.Command, error) { return newConnectProxy(m), nil },
+
+		"connect ca":            of(parent("connect ca", "Interact with the Connect Certificate Authority (CA)", "the Connect CA's configuration")),
+		"connect ca get-config": func() (cli.Command, error) { return newCAGetConfig(m), nil },
+		"connect ca set-config": func() (cli.Command, error) { return newCASetConfig(m), nil },
+
+		"intention":        of(parent("intention", "Interact with Connect service intentions", "which services may connect to which")),
+		"intention create": func() (cli.Command, error) { return newIntentionCreate(m), nil },
+		"intention check":  func() (cli.Command, error) { return newIntentionCheck(m), nil },
+		"intention get":    func() (cli.Command, error) { return newIntentionGet(m), nil },
+		"intention list":   func() (cli.Command, error) { return newIntentionList(m), nil },
+		"intention delete": func() (cli.Command, error) { return newIntentionDelete(m), nil },
+
 		"snapshot":         of(parent("snapshot", "Saves, restores and inspects snapshots of Beacon server state", "snapshots of the servers' state")),
 		"snapshot save":    func() (cli.Command, error) { return newSnapshotSave(m), nil },
 		"snapshot restore": func() (cli.Command, error) { return newSnapshotRestore(m), nil },
+
+		"demo":       of(parent("demo", "Runs the demo services of the Docker Compose deployment", "the demo services")),
+		"demo echo":  func() (cli.Command, error) { return &demoEchoCommand{ui: ui}, nil },
+		"demo web":   func() (cli.Command, error) { return &demoWebCommand{ui: ui}, nil },
+		"demo probe": func() (cli.Command, error) { return &demoProbeCommand{ui: ui}, nil },
 	}
 }
 

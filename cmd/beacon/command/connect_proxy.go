@@ -19,6 +19,12 @@ func (c *connectProxyCommand) Synopsis() string { return cmdline.Synopsis }
 func (c *connectProxyCommand) Help() string     { return cmdline.Help("beacon connect proxy") }
 
 func (c *connectProxyCommand) Run(args []string) int {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			c.m.UI.Output(c.Help())
+			return 0
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	getenv := c.m.Getenv

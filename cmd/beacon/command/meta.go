@@ -46,12 +46,16 @@ func (c *clientCommand) init(m *Meta, name, usage string, server bool) {
 }
 
 // Help is the usage text followed by every flag.
-func (c *clientCommand) Help() string {
+func (c *clientCommand) Help() string { return usageWithOptions(c.usage, c.fs) }
+
+// usageWithOptions is usage followed by an Options section listing every
+// flag of fs.
+func usageWithOptions(usage string, fs *flag.FlagSet) string {
 	var b strings.Builder
-	c.fs.SetOutput(&b)
-	c.fs.PrintDefaults()
-	c.fs.SetOutput(io.Discard)
-	return c.usage + "\n\nOptions:\n\n" + b.String()
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	return strings.TrimSpace(usage) + "\n\nOptions:\n\n" + b.String()
 }
 
 // parse parses args. When it returns false the command should exit with
