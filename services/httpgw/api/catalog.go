@@ -97,11 +97,7 @@ func (s *Server) catalogDatacenters(w http.ResponseWriter, r *http.Request) (any
 // catalogNodes is GET /v1/catalog/nodes.
 func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
-	opts, mode, err := readOptions(q)
-	if err != nil {
-		return nil, err
-	}
-	f, err := parseFilter[consuljson.Node](q)
+	opts, mode, f, err := filteredRead[consuljson.Node](q)
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +121,7 @@ func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, erro
 // summary.
 func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
-	opts, mode, err := readOptions(q)
-	if err != nil {
-		return nil, err
-	}
-	f, err := parseFilter[consuljson.ServiceNode](q)
+	opts, mode, f, err := filteredRead[consuljson.ServiceNode](q)
 	if err != nil {
 		return nil, err
 	}
@@ -164,16 +156,12 @@ func mergeTags(have, tags []string) []string {
 // GET /v1/catalog/connect/:service.
 func (s *Server) catalogServiceNodes(connect bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) (any, error) {
-		name := r.PathValue("name")
-		if name == "" {
-			return nil, badRequest("Missing service name")
-		}
-		q := r.URL.Query()
-		opts, mode, err := readOptions(q)
+		name, err := pathName(r, "service")
 		if err != nil {
 			return nil, err
 		}
-		f, err := parseFilter[consuljson.ServiceNode](q)
+		q := r.URL.Query()
+		opts, mode, f, err := filteredRead[consuljson.ServiceNode](q)
 		if err != nil {
 			return nil, err
 		}
@@ -201,16 +189,12 @@ func (s *Server) catalogServiceNodes(connect bool) handlerFunc {
 // catalogNode is GET /v1/catalog/node/:node; an unknown node is 200 null,
 // as in Consul. ?filter applies to the services.
 func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	name := r.PathValue("name")
-	if name == "" {
-		return nil, badRequest("Missing node name")
-	}
-	q := r.URL.Query()
-	opts, mode, err := readOptions(q)
+	name, err := pathName(r, "node")
 	if err != nil {
 		return nil, err
 	}
-	f, err := parseFilter[consuljson.NodeService](q)
+	q := r.URL.Query()
+	opts, mode, f, err := filteredRead[consuljson.NodeService](q)
 	if err != nil {
 		return nil, err
 	}
@@ -243,16 +227,12 @@ func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error
 
 // catalogNodeServices is GET /v1/catalog/node-services/:node.
 func (s *Server) catalogNodeServices(w http.ResponseWriter, r *http.Request) (any, error) {
-	name := r.PathValue("name")
-	if name == "" {
-		return nil, badRequest("Missing node name")
-	}
-	q := r.URL.Query()
-	opts, mode, err := readOptions(q)
+	name, err := pathName(r, "node")
 	if err != nil {
 		return nil, err
 	}
-	f, err := parseFilter[consuljson.NodeService](q)
+	q := r.URL.Query()
+	opts, mode, f, err := filteredRead[consuljson.NodeService](q)
 	if err != nil {
 		return nil, err
 	}

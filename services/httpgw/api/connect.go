@@ -75,11 +75,7 @@ func (s *Server) caSetConfig(w http.ResponseWriter, r *http.Request) (any, error
 // intentionList is GET /v1/connect/intentions [?filter].
 func (s *Server) intentionList(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
-	f, err := parseFilter[consuljson.Intention](q)
-	if err != nil {
-		return nil, err
-	}
-	opts, mode, err := readOptions(q)
+	opts, mode, f, err := filteredRead[consuljson.Intention](q)
 	if err != nil {
 		return nil, err
 	}

@@ -22,16 +22,12 @@ func answerChecks(w http.ResponseWriter, resp checksAnswer, mode string, f *filt
 
 // healthNode is GET /v1/health/node/:node.
 func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	name := r.PathValue("name")
-	if name == "" {
-		return nil, badRequest("Missing node name")
-	}
-	q := r.URL.Query()
-	opts, mode, err := readOptions(q)
+	name, err := pathName(r, "node")
 	if err != nil {
 		return nil, err
 	}
-	f, err := parseFilter[consuljson.HealthCheck](q)
+	q := r.URL.Query()
+	opts, mode, f, err := filteredRead[consuljson.HealthCheck](q)
 	if err != nil {
 		return nil, err
 	}
@@ -46,16 +42,12 @@ func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) (any, error)
 
 // healthChecks is GET /v1/health/checks/:service.
 func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
-	name := r.PathValue("name")
-	if name == "" {
-		return nil, badRequest("Missing service name")
-	}
-	q := r.URL.Query()
-	opts, mode, err := readOptions(q)
+	name, err := pathName(r, "service")
 	if err != nil {
 		return nil, err
 	}
-	f, err := parseFilter[consuljson.HealthCheck](q)
+	q := r.URL.Query()
+	opts, mode, f, err := filteredRead[consuljson.HealthCheck](q)
 	if err != nil {
 		return nil, err
 	}
@@ -87,11 +79,7 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, badRequestf("Invalid check state %q: want any, passing, warning or critical", name)
 	}
 	q := r.URL.Query()
-	opts, mode, err := readOptions(q)
-	if err != nil {
-		return nil, err
-	}
-	f, err := parseFilter[consuljson.HealthCheck](q)
+	opts, mode, f, err := filteredRead[consuljson.HealthCheck](q)
 	if err != nil {
 		return nil, err
 	}
@@ -108,9 +96,9 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request) (any, error
 // GET /v1/health/connect/:service.
 func (s *Server) healthService(connect bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) (any, error) {
-		name := r.PathValue("name")
-		if name == "" {
-			return nil, badRequest("Missing service name")
+		name, err := pathName(r, "service")
+		if err != nil {
+			return nil, err
 		}
 		q := r.URL.Query()
 		opts, mode, err := readOptions(q)

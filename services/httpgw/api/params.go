@@ -174,3 +174,27 @@ func setReadMeta(w http.ResponseWriter, m *queryv1.ReadMeta, mode string) {
 	h.Set("X-Consul-LastContact", strconv.FormatInt(m.GetLastContact().AsDuration().Milliseconds(), 10))
 	h.Set("X-Consul-Effective-Consistency", mode)
 }
+
+// filteredRead parses what every filtered read takes: the read options
+// (?index, ?wait, ?stale, ?consistent) and a ?filter over T.
+func filteredRead[T any](q url.Values) (*queryv1.ReadOptions, string, *filter[T], error) {
+	opts, mode, err := readOptions(q)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	f, err := parseFilter[T](q)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return opts, mode, f, nil
+}
+
+// pathName is the request's {name} path segment, or a 400 saying that the
+// what name is missing.
+func pathName(r *http.Request, what string) (string, error) {
+	name := r.PathValue("name")
+	if name == "" {
+		return "", badRequest("Missing " + what + " name")
+	}
+	return name, nil
+}

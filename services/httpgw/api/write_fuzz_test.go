@@ -14,16 +14,24 @@ import (
 	"github.com/beaconmesh/beacon/services/httpgw/internal/fakecatalog"
 )
 
-// writeRoutes are the HTTP write endpoints whose bodies the gateway decodes
-// (or, for KV, stores) itself: FuzzWriteEndpoints picks one by number.
-var writeRoutes = []string{
-	"/v1/catalog/register",
-	"/v1/catalog/deregister",
-	"/v1/kv/fuzz/key",
-	"/v1/session/create",
-	"/v1/session/renew/",
-	"/v1/txn",
-	"/v1/session/destroy/",
+// writeRoutes are the HTTP write endpoints whose bodies and query strings
+// the gateway decodes itself (the /v1/agent/* ones need a node agent and
+// are not here): FuzzWriteEndpoints picks one by number. A path ending in
+// "/" gets an ID appended.
+var writeRoutes = []struct{ method, path string }{
+	{http.MethodPut, "/v1/catalog/register"},
+	{http.MethodPut, "/v1/catalog/deregister"},
+	{http.MethodPut, "/v1/kv/fuzz/key"},
+	{http.MethodPut, "/v1/session/create"},
+	{http.MethodPut, "/v1/session/renew/"},
+	{http.MethodPut, "/v1/txn"},
+	{http.MethodPut, "/v1/session/destroy/"},
+	{http.MethodDelete, "/v1/kv/fuzz/key"},
+	{http.MethodPost, "/v1/connect/intentions"},
+	{http.MethodPut, "/v1/connect/intentions/exact"},
+	{http.MethodDelete, "/v1/connect/intentions/exact"},
+	{http.MethodPut, "/v1/connect/ca/configuration"},
+	{http.MethodDelete, "/v1/operator/raft/peer"},
 }
 
 // FuzzWriteEndpoints sends any body and query string to every write
@@ -57,6 +65,13 @@ func FuzzWriteEndpoints(f *testing.F) {
 		{5, "", `[` + strings.Repeat(`{"KV":{"Verb":"get","Key":"a"}},`, 70) + `{}]`},
 		{5, "", `{"KV":null}`},
 		{6, "", ""},
+		{7, "recurse&cas=1", ""},
+		{8, "", `{"SourceName":"web","DestinationName":"db","Action":"allow"}`},
+		{8, "", `{"SourceName":"*","DestinationName":"db","Action":"deny","Permissions":[{"Action":"allow","HTTP":{"PathPrefix":"/%2e%2e"}}]}`},
+		{9, "source=web&destination=db", `{"Action":"allow"}`},
+		{10, "source=&destination=", ""},
+		{11, "", `{"Provider":"consul","Config":{"LeafCertTTL":"-1h","RotationPeriod":1e309}}`},
+		{12, "address=127.0.0.1:8300", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, s.query, []byte(s.body))
@@ -73,7 +88,8 @@ func FuzzWriteEndpoints(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, route uint8, query string, body []byte) {
-		path := writeRoutes[int(route)%len(writeRoutes)]
+		rt := writeRoutes[int(route)%len(writeRoutes)]
+		path := rt.path
 		if strings.HasSuffix(path, "/") {
 			// Renew and destroy take the session ID from the path.
 			path += "0c3b4a2e-0000-0000-0000-000000000000"
@@ -82,7 +98,7 @@ func FuzzWriteEndpoints(f *testing.F) {
 		if query != "" {
 			target += "?" + query
 		}
-		req, err := http.NewRequest(http.MethodPut, "http://gw"+path, bytes.NewReader(body))
+		req, err := http.NewRequest(rt.method, "http://gw"+path, bytes.NewReader(body))
 		if err != nil {
 			return
 		}
@@ -92,13 +108,13 @@ func FuzzWriteEndpoints(f *testing.F) {
 		rec := httptest.NewRecorder()
 		s.ServeHTTP(rec, req)
 		if rec.Code >= 500 {
-			t.Fatalf("PUT %s with %q: %d %s: bad input must not cause a 5xx", target, body, rec.Code, rec.Body)
+			t.Fatalf("%s %s with %q: %d %s: bad input must not cause a 5xx", rt.method, target, body, rec.Code, rec.Body)
 		}
 		if rec.Header().Get("Content-Type") == "" && rec.Body.Len() > 0 {
-			t.Fatalf("PUT %s: %d without a Content-Type", target, rec.Code)
+			t.Fatalf("%s %s: %d without a Content-Type", rt.method, target, rec.Code)
 		}
 		if ct := rec.Header().Get("Content-Type"); strings.HasPrefix(ct, "application/json") && !utf8.Valid(rec.Body.Bytes()) {
-			t.Fatalf("PUT %s: JSON answer is not valid UTF-8: %q", target, rec.Body)
+			t.Fatalf("%s %s: JSON answer is not valid UTF-8: %q", rt.method, target, rec.Body)
 		}
 	})
 }
