@@ -34,7 +34,9 @@ type Config struct {
 var schemeSeq atomic.Uint64
 
 // Dial returns a client connection that balances over cfg.Addrs round-robin
-// and skips addresses that refuse connections. It does not block.
+// and skips addresses that refuse connections. Its stale reads are
+// monotonic: none is answered from an older state than an earlier read
+// through the same connection (see stateFloor). It does not block.
 func Dial(cfg Config) (*grpc.ClientConn, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("rpcclient: no address to dial")
@@ -58,7 +60,7 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.WithChainUnaryInterceptor(token.UnaryClientInterceptor()),
+		grpc.WithChainUnaryInterceptor(token.UnaryClientInterceptor(), (&stateFloor{}).intercept),
 		grpc.WithChainStreamInterceptor(token.StreamClientInterceptor()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64 << 20)),
 	}

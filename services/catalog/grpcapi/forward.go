@@ -50,12 +50,22 @@ func forward[Resp any](ctx context.Context, s *Server, call func(context.Context
 	return resp, true, err
 }
 
+// staleCatchUpWait is how long a follower behind a stale read's
+// min_state_index waits to catch up before it forwards the read to the
+// leader: long enough for ordinary replication lag, short enough that a
+// partitioned replica fails over to the leader quickly.
+const staleCatchUpWait = 250 * time.Millisecond
+
 // forwardRead forwards a read unless it may be served stale. A stale read
 // is served here only once this replica has caught up with the leader since
-// it started (see caughtUp); before that it goes to the leader, so a replica
-// that restarts from an old snapshot never answers from the past.
+// it started (see caughtUp), so a replica that restarts from an old
+// snapshot never answers from the past, and only when its state is at least
+// the read's min_state_index (waiting up to staleCatchUpWait for it), so a
+// client's stale reads never go back in time when they land on a replica
+// that is behind; otherwise the read goes to the leader.
 func forwardRead[Resp any](ctx context.Context, s *Server, opts *queryv1.ReadOptions, call func(context.Context, *grpc.ClientConn) (Resp, error)) (Resp, bool, error) {
-	if opts.GetConsistency() == queryv1.Consistency_CONSISTENCY_STALE && s.caughtUp() {
+	if opts.GetConsistency() == queryv1.Consistency_CONSISTENCY_STALE && s.caughtUp() &&
+		s.waitState(ctx, opts.GetMinStateIndex(), staleCatchUpWait) == nil {
 		var zero Resp
 		return zero, false, nil
 	}

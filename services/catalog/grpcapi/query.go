@@ -37,6 +37,12 @@ func (s *Server) blockingQuery(ctx context.Context, opts *queryv1.ReadOptions, f
 		}
 	} else if err := s.waitCaughtUp(ctx); err != nil {
 		return nil, err
+	} else {
+		// A follower only gets here at min_state_index (forwardRead); the
+		// leader may be a moment behind a follower in applying, or behind
+		// the client for good after a snapshot restore moved the index
+		// back, so it waits briefly and then answers anyway.
+		_ = s.waitState(ctx, opts.GetMinStateIndex(), staleCatchUpWait)
 	}
 	minIndex := opts.GetMinIndex()
 	var deadline time.Time
@@ -168,9 +174,31 @@ func (s *Server) waitCaughtUp(ctx context.Context) error {
 	return nil
 }
 
-// readMeta describes this replica's view for a read answered at idx.
+// waitState waits, up to timeout, until this replica's state reflects Raft
+// index min (0: at once).
+func (s *Server) waitState(ctx context.Context, min uint64, timeout time.Duration) error {
+	if min == 0 || s.fsm.State().MaxIndex() >= min {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for s.fsm.State().MaxIndex() < min {
+		select {
+		case <-ctx.Done():
+			return status.Errorf(codes.Unavailable, "this replica has not yet applied index %d (min_state_index)", min)
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// readMeta describes this replica's view for a read answered at idx. Its
+// state_index is taken after the read, so it is at least as new as the
+// state the answer came from.
 func (s *Server) readMeta(idx uint64) *queryv1.ReadMeta {
-	m := &queryv1.ReadMeta{Index: idx, KnownLeader: s.node.LeaderAddr() != ""}
+	m := &queryv1.ReadMeta{Index: idx, KnownLeader: s.node.LeaderAddr() != "", StateIndex: max(idx, s.fsm.State().MaxIndex())}
 	if !s.node.IsLeader() {
 		if last := s.node.Raft.LastContact(); !last.IsZero() {
 			m.LastContact = durationpb.New(time.Since(last))

@@ -86,8 +86,14 @@ type ReadOptions struct {
 	MinIndex uint64 `protobuf:"varint,1,opt,name=min_index,json=minIndex,proto3" json:"min_index,omitempty"`
 	// How long to block at most. Zero means the server default (5 minutes);
 	// it is capped at 10 minutes.
-	MaxWait       *durationpb.Duration `protobuf:"bytes,2,opt,name=max_wait,json=maxWait,proto3" json:"max_wait,omitempty"`
-	Consistency   Consistency          `protobuf:"varint,3,opt,name=consistency,proto3,enum=beacon.query.v1.Consistency" json:"consistency,omitempty"`
+	MaxWait     *durationpb.Duration `protobuf:"bytes,2,opt,name=max_wait,json=maxWait,proto3" json:"max_wait,omitempty"`
+	Consistency Consistency          `protobuf:"varint,3,opt,name=consistency,proto3,enum=beacon.query.v1.Consistency" json:"consistency,omitempty"`
+	// Stale reads only: answer from a state at least this new (a ReadMeta
+	// state_index the client saw before). A replica that is behind waits a
+	// moment to catch up, else forwards the read to the leader, so that one
+	// client's stale reads never go back in time when they land on another
+	// replica.
+	MinStateIndex uint64 `protobuf:"varint,4,opt,name=min_state_index,json=minStateIndex,proto3" json:"min_state_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,6 +149,13 @@ func (x *ReadOptions) GetConsistency() Consistency {
 	return Consistency_CONSISTENCY_UNSPECIFIED
 }
 
+func (x *ReadOptions) GetMinStateIndex() uint64 {
+	if x != nil {
+		return x.MinStateIndex
+	}
+	return 0
+}
+
 // ReadMeta describes the state a read answer reflects.
 type ReadMeta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -151,7 +164,10 @@ type ReadMeta struct {
 	// Whether the answering replica knows of a leader.
 	KnownLeader bool `protobuf:"varint,2,opt,name=known_leader,json=knownLeader,proto3" json:"known_leader,omitempty"`
 	// Time since the answering replica last heard from the leader (0 on the leader).
-	LastContact   *durationpb.Duration `protobuf:"bytes,3,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	LastContact *durationpb.Duration `protobuf:"bytes,3,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	// The newest Raft index applied to the state the answer was read from
+	// (>= index); a client passes the highest it has seen as min_state_index.
+	StateIndex    uint64 `protobuf:"varint,4,opt,name=state_index,json=stateIndex,proto3" json:"state_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -207,6 +223,13 @@ func (x *ReadMeta) GetLastContact() *durationpb.Duration {
 	return nil
 }
 
+func (x *ReadMeta) GetStateIndex() uint64 {
+	if x != nil {
+		return x.StateIndex
+	}
+	return 0
+}
+
 // WriteMeta describes a committed write.
 type WriteMeta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -257,15 +280,18 @@ var File_beacon_query_v1_query_proto protoreflect.FileDescriptor
 
 const file_beacon_query_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x1bbeacon/query/v1/query.proto\x12\x0fbeacon.query.v1\x1a\x1egoogle/protobuf/duration.proto\"\xa0\x01\n" +
+	"\x1bbeacon/query/v1/query.proto\x12\x0fbeacon.query.v1\x1a\x1egoogle/protobuf/duration.proto\"\xc8\x01\n" +
 	"\vReadOptions\x12\x1b\n" +
 	"\tmin_index\x18\x01 \x01(\x04R\bminIndex\x124\n" +
 	"\bmax_wait\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\amaxWait\x12>\n" +
-	"\vconsistency\x18\x03 \x01(\x0e2\x1c.beacon.query.v1.ConsistencyR\vconsistency\"\x81\x01\n" +
+	"\vconsistency\x18\x03 \x01(\x0e2\x1c.beacon.query.v1.ConsistencyR\vconsistency\x12&\n" +
+	"\x0fmin_state_index\x18\x04 \x01(\x04R\rminStateIndex\"\xa2\x01\n" +
 	"\bReadMeta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12!\n" +
 	"\fknown_leader\x18\x02 \x01(\bR\vknownLeader\x12<\n" +
-	"\flast_contact\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vlastContact\"!\n" +
+	"\flast_contact\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vlastContact\x12\x1f\n" +
+	"\vstate_index\x18\x04 \x01(\x04R\n" +
+	"stateIndex\"!\n" +
 	"\tWriteMeta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index*]\n" +
 	"\vConsistency\x12\x1b\n" +
