@@ -7,6 +7,7 @@ replace github.com/beaconmesh/beacon/proto => ../proto
 replace github.com/beaconmesh/beacon/platform => ../platform
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/beaconmesh/beacon/proto v0.0.0-00010101000000-000000000000
 	github.com/hashicorp/consul/api v1.34.5
 	github.com/miekg/dns v1.1.73
@@ -14,7 +15,6 @@ require (
 )
 
 require (
-	github.com/anishathalye/porcupine v1.3.1 // indirect
 	github.com/fatih/color v1.19.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.5.0 // indirect
 	github.com/hashicorp/errwrap v1.1.0 // indirect

@@ -125,6 +125,10 @@ func TestCheckStaleMonotonic(t *testing.T) {
 		o.Out.Index = index
 		return o
 	}
+	spread := func(o op) op {
+		o.Gateway, o.Replica = "gw-all", -1
+		return o
+	}
 	tests := []struct {
 		name string
 		ops  []op
@@ -137,6 +141,11 @@ func TestCheckStaleMonotonic(t *testing.T) {
 		// The case the first runs found: a restarted replica answering
 		// before it caught up.
 		{"restart answered from empty state", []op{stale("k2", 104, 0), stale("k2", 1, 10)}, 1},
+		// The case a later run found: a gateway spread over every replica
+		// reaching one just healed from a partition.
+		{"spread gateway reaches a lagging replica", []op{spread(stale("k2", 1374, 0)), spread(stale("k2", 1070, 10))}, 1},
+		// Each gateway keeps its own floor.
+		{"other gateway lower", []op{stale("k", 9, 0), spread(stale("k", 8, 10))}, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -211,22 +211,23 @@ func checkIndexMapping(ops []op) []string {
 }
 
 // checkStaleMonotonic checks that a client's ?stale reads of one key
-// through a gateway pinned to one replica never see X-Consul-Index go
-// backwards. The comparison is per key: for a single-key GET Consul's
+// through one gateway never see X-Consul-Index go backwards, whether the
+// gateway is pinned to one replica or spread over all (each gateway's
+// connection asks for states at least as new as it has seen). The comparison is per key: for a single-key GET Consul's
 // X-Consul-Index is that key's ModifyIndex (the KV table's index when the
 // key is absent), so reads of different keys legitimately differ.
 func checkStaleMonotonic(ops []op) []string {
 	type query struct {
-		client int
-		key    string
+		client       int
+		gateway, key string
 	}
 	last := map[query]op{}
 	var errs []string
 	for _, o := range ops {
-		if o.In.Kind != opRead || o.In.Mode != modeStale || o.Out.Outcome != outOK || o.Replica < 0 {
+		if o.In.Kind != opRead || o.In.Mode != modeStale || o.Out.Outcome != outOK {
 			continue
 		}
-		q := query{o.Client, o.In.Key}
+		q := query{o.Client, o.Gateway, o.In.Key}
 		if prev, ok := last[q]; ok && o.Out.Index < prev.Out.Index {
 			errs = append(errs, fmt.Sprintf("client %d via %s: stale X-Consul-Index of %s went from %d (%s) to %d (%s)",
 				o.Client, o.Gateway, o.In.Key, prev.Out.Index, opString(prev), o.Out.Index, opString(o)))
