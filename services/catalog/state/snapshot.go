@@ -80,9 +80,10 @@ func (sn *Snapshot) Index() uint64 {
 }
 
 // MaxIndex returns the newest Raft index that changed the store (at least
-// 1), e.g. to tell Raft the index of a restored snapshot.
+// 1), e.g. to tell Raft the index of a restored snapshot. It is cheap: every
+// read reports it.
 func (s *Store) MaxIndex() uint64 {
-	return newestIndex(s.db)
+	return max(s.maxIndex.Load(), 1)
 }
 
 func newestIndex(db *memdb.MemDB) uint64 {
@@ -208,6 +209,7 @@ func Restore(r io.Reader) (*Store, error) {
 		}
 	}
 	tx.Commit()
+	s.maxIndex.Store(newestIndex(s.db))
 	return s, nil
 }
 

@@ -73,8 +73,14 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	snap := s.Snapshot()
 	data := persist(t, s)
 
+	if s.MaxIndex() != 16 || s.MaxIndex() != newestIndex(s.db) {
+		t.Errorf("MaxIndex = %d, want 16 = the index table's newest %d", s.MaxIndex(), newestIndex(s.db))
+	}
 	// Writes after the snapshot are not in it.
 	mustPut(t, s, 20, &kvv1.PutRequest{Key: "later"})
+	if s.MaxIndex() != 20 {
+		t.Errorf("MaxIndex after a write at 20 = %d", s.MaxIndex())
+	}
 	if snap.Index() != 16 {
 		t.Errorf("snapshot index = %d, want 16", snap.Index())
 	}

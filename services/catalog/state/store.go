@@ -12,6 +12,7 @@ package state
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-memdb"
@@ -31,6 +32,10 @@ type Store struct {
 	abandonOnce sync.Once
 
 	lockDelay *lockDelay
+
+	// maxIndex caches the newest index in the index table, which every
+	// read's answer reports; computing it walks the table.
+	maxIndex atomic.Uint64
 }
 
 // New returns an empty Store. It panics only if the static schema is

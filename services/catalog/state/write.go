@@ -35,6 +35,8 @@ type writeTxn struct {
 	delays []delayedKey
 	// reaped says whether old tombstones were already reaped in this txn.
 	reaped bool
+	// stamped says whether the index table was written at idx.
+	stamped bool
 }
 
 type delayedKey struct {
@@ -65,6 +67,9 @@ func (s *Store) write(idx uint64, fn func(w *writeTxn) error) error {
 		}
 	}
 	tx.Commit()
+	if w.stamped {
+		s.maxIndex.Store(max(s.maxIndex.Load(), w.idx)) // only the FSM writes: no race
+	}
 	return nil
 }
 
@@ -140,6 +145,7 @@ func (w *writeTxn) setIndex(name string, value uint64) error {
 	if err := w.Insert(tableIndex, &indexRow{name: name, value: value}); err != nil {
 		return fmt.Errorf("update index %q: %w", name, err)
 	}
+	w.stamped = w.stamped || value == w.idx
 	return nil
 }
 
