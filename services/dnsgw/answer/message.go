@@ -81,13 +81,32 @@ func (h *Handler) finish(req *dns.Msg, res result, tcp bool) *dns.Msg {
 // whose packed reply is no larger than size, and returns its length. The
 // additional section follows the kept answers, without duplicates, and
 // ends with opt.
+// extraKey identifies an additional record for de-duplication without
+// formatting it: the glue of instances on one node repeats.
+type extraKey struct {
+	name   string
+	rrtype uint16
+	data   string
+}
+
+func keyOf(rr dns.RR) extraKey {
+	h := rr.Header()
+	switch v := rr.(type) {
+	case *dns.A:
+		return extraKey{h.Name, h.Rrtype, string(v.A)}
+	case *dns.AAAA:
+		return extraKey{h.Name, h.Rrtype, string(v.AAAA)}
+	}
+	return extraKey{h.Name, h.Rrtype, rr.String()}
+}
+
 func fit(resp *dns.Msg, units []unit, limit, size int, opt *dns.OPT) int {
 	// fresh[i] are the extras unit i adds that no earlier unit carried.
 	fresh := make([][]dns.RR, len(units))
-	seen := make(map[string]struct{})
+	seen := make(map[extraKey]struct{})
 	for i, u := range units {
 		for _, rr := range u.extra {
-			key := rr.String()
+			key := keyOf(rr)
 			if _, dup := seen[key]; dup {
 				continue
 			}
