@@ -74,21 +74,31 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var (
-		out any
-		err = checkCommon(r, s.dc)
-	)
-	if err == nil {
-		r = r.WithContext(token.With(r.Context(), requestToken(r)))
-		out, err = h(rec, r)
-	}
-	if err != nil {
-		code, msg := statusOf(r.Context(), err, e.codes[method])
-		s.logError(r, e.pattern, code, err)
-		writeText(rec, code, msg)
+	if err := checkCommon(r, s.dc); err != nil {
+		e.fail(s, rec, r, method, err)
 		return
 	}
-	s.write(rec, r, out)
+	r = r.WithContext(token.With(r.Context(), requestToken(r)))
+	run := func(w http.ResponseWriter, r *http.Request) {
+		out, err := h(w, r)
+		if err != nil {
+			e.fail(s, w, r, method, err)
+			return
+		}
+		s.write(w, r, out)
+	}
+	if method == http.MethodGet && batchable(e.pattern, r) {
+		s.batches.serve(rec, r, run)
+		return
+	}
+	run(rec, r)
+}
+
+// fail answers err with its status and message, as Consul words them.
+func (e *endpoint) fail(s *Server, w http.ResponseWriter, r *http.Request, method string, err error) {
+	code, msg := statusOf(r.Context(), err, e.codes[method])
+	s.logError(r, e.pattern, code, err)
+	writeText(w, code, msg)
 }
 
 // write encodes a handler's result.

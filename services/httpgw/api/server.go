@@ -41,6 +41,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	prom    http.Handler
+	batches *batches
 }
 
 // New returns a Server for opts.
@@ -60,6 +61,7 @@ func New(opts Options) (*Server, error) {
 		log:     opts.Logger,
 		mux:     http.NewServeMux(),
 		metrics: newMetrics(),
+		batches: newBatches(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
