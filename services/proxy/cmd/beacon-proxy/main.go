@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/beaconmesh/beacon/platform/probe"
+	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/services/proxy/cmdline"
 )
 
@@ -18,8 +19,10 @@ func main() {
 		// sidecar port by default) accepts connections.
 		os.Exit(probe.Command("beacon-proxy probe", os.Args[2:], "127.0.0.1:21000", probe.TCPCheck()))
 	}
+	stopProfile := profile.Start() // BEACON_CPUPROFILE, BEACON_MEMPROFILE
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cmdline.Main(ctx, "beacon-proxy", os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
+	stopProfile()
 	os.Exit(code)
 }
