@@ -49,7 +49,7 @@ func main() {
 	defer cancel()
 	if err := measure(ctx, logger, *bin, *checks, *interval, *window, *flap, *run, *profileDir); err != nil {
 		logger.Error("checkload", "error", err)
-		_ = result.Encode(os.Stdout, result.Result{Name: "checks/steady", Kind: result.KindChecks, Missing: err.Error()})
+		_ = result.Encode(os.Stdout, result.Result{Name: "checks-steady/beacon-health", Kind: result.KindChecks, Run: *run, Missing: err.Error()})
 		os.Exit(1)
 	}
 }
@@ -116,6 +116,9 @@ func measure(ctx context.Context, logger *slog.Logger, bin string, n int, interv
 		"-grpc-addr", agentAddr, "-config-dir", cfgDir, "-data-dir", filepath.Join(dir, "agent"), "-advertise", "127.0.0.1", "-log-level", "warn")
 	agent.Stderr = os.Stderr
 	if profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			return fmt.Errorf("profile dir: %w", err)
+		}
 		agent.Env = append(os.Environ(),
 			"BEACON_CPUPROFILE="+filepath.Join(profileDir, "checkload-health.cpu.pprof"),
 			"BEACON_MEMPROFILE="+filepath.Join(profileDir, "checkload-health.heap.pprof"))
@@ -149,7 +152,7 @@ func measure(ctx context.Context, logger *slog.Logger, bin string, n int, interv
 	for _, phase := range []struct {
 		name string
 		flap bool
-	}{{"checks/steady", false}, {"checks/flap", true}} {
+	}{{"checks-steady", false}, {"checks-flap", true}} {
 		flapping.Store(phase.flap)
 		if phase.flap && !sleep(ctx, interval) { // flapping checks start changing
 			return ctx.Err()
@@ -185,11 +188,11 @@ func measure(ctx context.Context, logger *slog.Logger, bin string, n int, interv
 		secs := time.Since(t0).Seconds()
 		rss, _ := rssKiB(agent.Process.Pid)
 		r := result.Result{
-			Name: phase.name, Kind: result.KindChecks, Run: run, Target: "beacon-health", Total: n, Seconds: secs,
+			Name: phase.name + "/beacon-health", Kind: result.KindChecks, Run: run, Target: "beacon-health", Total: n, Seconds: secs,
 			Rate: float64(idx1-idx0) / secs, CPUPercent: 100 * (cpu1 - cpu0) / secs, RSSKiB: rss,
 		}
 		f := result.Result{
-			Name: phase.name, Kind: result.KindChecks, Run: run, Target: "floor", Total: n, Seconds: secs,
+			Name: phase.name + "/floor", Kind: result.KindChecks, Run: run, Target: "floor", Total: n, Seconds: secs,
 			CPUPercent: 100 * (floor1 - floor0) / secs,
 		}
 		logger.Info("phase", "name", phase.name, "writes_per_s", r.Rate, "agent_cpu_percent", r.CPUPercent, "floor_cpu_percent", f.CPUPercent)

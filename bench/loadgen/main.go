@@ -6,17 +6,23 @@
 // Operations (-op):
 //
 //	put        KV puts: -target beacon (gRPC), etcd, or http-put (PUT /v1/kv through beacon-httpgw)
-//	startup    `beacon agent -dev` from exec to a known leader (-target agent)
+//	get        KV gets: -target etcd (-mode linearizable|serializable) or http-get (-mode default|consistent|stale)
+//	startup    `beacon agent -dev` from exec to a known leader (-target agent), then its idle RSS
 //	wait       wait for a catalog leader (no output)
+//	ports      print -total free loopback TCP ports (also free for UDP), one per line
 //	load       register catalog instances -from..-to through gRPC, in bulk
 //	waitview   wait until beacon-dnsgw's view holds -instances instances (-url: its /metrics)
 //	waitdns    wait until the DNS server at -addr answers -qname/-qtype
 //	fetch      GET -url once and save the body (-out) and headers (-header-out)
-//	snapshot   GET -url (/v1/snapshot) and count the bytes
+//	snapshot   GET -url (/v1/snapshot), count the bytes and save them (-out)
+//	restore    PUT -in to -url (/v1/snapshot) and time it
 //	rss        resident memory of -pid
 //	fanout     -waiters blocking GETs on -url, one change through gRPC, wake latencies
 //	dnsperf    run dnsperf against -addr for -qname/-qtype and parse its statistics
 //	wrk        run wrk against -url and parse its statistics
+//	bulk       -total bytes through the TCP path at -addr (bench/tcpfloor at its end)
+//	rtt        -total 64-byte echoes on one warm connection through -addr
+//	conns      -total fresh connections through -addr, each dial + 16-byte echo + close
 package main
 
 import (
@@ -50,13 +56,18 @@ type options struct {
 	seconds          int
 	threads          int
 	timeout          time.Duration
+	mode             string
+	in               string
+	latQPS           int
+	latSeconds       int
+	size             int
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.name, "name", "", "label of the measurement")
 	flag.StringVar(&o.target, "target", "beacon", "beacon (gRPC), etcd, http-put (beacon-httpgw), or agent (startup); a free label for other ops")
-	flag.StringVar(&o.op, "op", "put", "put, startup, wait, load, waitview, waitdns, fetch, snapshot, rss, fanout, dnsperf or wrk")
+	flag.StringVar(&o.op, "op", "put", "put, get, startup, wait, load, waitview, waitdns, fetch, snapshot, restore, rss, fanout, dnsperf, wrk, bulk, rtt or conns")
 	addrs := flag.String("addr", "127.0.0.1:8502", "comma-separated server addresses (gRPC, etcd, HTTP host:port, or the DNS server)")
 	flag.IntVar(&o.clients, "clients", 1, "concurrent clients (put, load, wrk connections, dnsperf clients)")
 	flag.IntVar(&o.conns, "conns", 4, "connections shared by the clients")
@@ -76,8 +87,13 @@ func main() {
 	flag.IntVar(&o.transports, "transports", 8, "http.Transports the waiters share (fanout)")
 	flag.StringVar(&o.qname, "qname", "web.service.consul", "question name (dnsperf)")
 	flag.StringVar(&o.qtype, "qtype", "A", "question type (dnsperf)")
-	flag.IntVar(&o.seconds, "seconds", 10, "duration (dnsperf, wrk)")
+	flag.IntVar(&o.seconds, "seconds", 10, "duration (dnsperf, wrk; put and get stop at -total or after it)")
 	flag.IntVar(&o.threads, "threads", 2, "wrk threads")
+	flag.StringVar(&o.mode, "mode", "", "read mode (get): linearizable|serializable (etcd), default|consistent|stale (http-get)")
+	flag.StringVar(&o.in, "in", "", "snapshot file to restore (restore)")
+	flag.IntVar(&o.latQPS, "lat-qps", 5000, "offered q/s of dnsperf's latency pass (0: none)")
+	flag.IntVar(&o.latSeconds, "lat-seconds", 2, "length of dnsperf's latency pass")
+	flag.IntVar(&o.size, "size", 64, "bytes per echo (rtt)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound of waits (wait, waitview, fanout wake-up)")
 	flag.Parse()
 	o.addrs = strings.Split(*addrs, ",")
@@ -117,13 +133,16 @@ func dispatch(o options) (*Result, error) {
 		defer cc.Close()
 		return nil, waitLeader(cc, o.timeout)
 	case "put":
-		if o.target == "http-put" {
-			res, err = httpPuts(o.addrs[0], o.clients, o.total, o.valueSize)
-		} else {
-			res, err = puts(o.target, o.addrs, o.clients, o.conns, o.total, o.valueSize)
+		res, err = kvOps(o)
+	case "get":
+		if err = preload(o); err != nil {
+			return nil, fmt.Errorf("preload keys: %w", err)
 		}
+		res, err = kvOps(o)
 	case "load":
 		res, err = load(o.addrs, o.from, o.to, o.clients, o.conns)
+	case "ports":
+		return nil, freePorts(o.total)
 	case "waitview":
 		return nil, waitView(o.url, o.instances, o.timeout)
 	case "waitdns":
@@ -131,7 +150,9 @@ func dispatch(o options) (*Result, error) {
 	case "fetch":
 		return nil, fetch(o.url, o.out, o.headerOut)
 	case "snapshot":
-		res, err = snapshot(o.url)
+		res, err = snapshot(o.url, o.out)
+	case "restore":
+		res, err = restore(o.url, o.in)
 	case "rss":
 		var kib int64
 		kib, err = rssKiB(o.pid)
@@ -139,9 +160,15 @@ func dispatch(o options) (*Result, error) {
 	case "fanout":
 		res, err = fanout(o)
 	case "dnsperf":
-		res, err = dnsperf(o.addrs[0], o.qname, o.qtype, o.clients, o.seconds)
+		res, err = dnsperf(o.addrs[0], o.qname, o.qtype, o.clients, o.seconds, o.latQPS, o.latSeconds)
 	case "wrk":
 		res, err = wrk(o.url, o.threads, o.clients, o.seconds)
+	case "bulk":
+		res, err = tcpBulk(o.addrs[0], int64(o.total))
+	case "rtt":
+		res, err = tcpRTT(o.addrs[0], o.total, o.size)
+	case "conns":
+		res, err = tcpConns(o.addrs[0], o.total)
 	default:
 		err = fmt.Errorf("unknown -op %q", o.op)
 	}

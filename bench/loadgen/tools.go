@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,8 +16,25 @@ import (
 
 // dnsperf runs dnsperf (one thread, -q 100) for one repeated question and
 // parses its statistics. dnsperf sends no EDNS0, so servers answer within
-// 512 bytes.
-func dnsperf(addr, qname, qtype string, clients, seconds int) (Result, error) {
+// 512 bytes. dnsperf 2.10 reports only the mean latency, so a second, short
+// pass at a fixed offered rate (latQPS, the same for every server) with -v
+// gives p50 and p99 from its per-query lines.
+func dnsperf(addr, qname, qtype string, clients, seconds, latQPS, latSeconds int) (Result, error) {
+	res, err := dnsperfPass(addr, qname, qtype, clients, seconds, 0)
+	if err != nil || latQPS <= 0 {
+		return res, err
+	}
+	lat, err := dnsperfPass(addr, qname, qtype, clients, latSeconds, latQPS)
+	if err != nil {
+		return Result{}, fmt.Errorf("latency pass: %w", err)
+	}
+	res.P50ms, res.P99ms = lat.P50ms, lat.P99ms
+	return res, nil
+}
+
+// dnsperfPass is one dnsperf run; with qps > 0 it is rate-limited and
+// verbose, and its per-query latencies give P50ms and P99ms.
+func dnsperfPass(addr, qname, qtype string, clients, seconds, qps int) (Result, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return Result{}, err
@@ -29,16 +47,50 @@ func dnsperf(addr, qname, qtype string, clients, seconds int) (Result, error) {
 	fmt.Fprintf(qf, "%s %s\n", qname, qtype)
 	qf.Close()
 	args := []string{"-s", host, "-p", port, "-d", qf.Name(), "-c", strconv.Itoa(clients), "-q", "100", "-l", strconv.Itoa(seconds)}
+	if qps > 0 {
+		args = append(args, "-Q", strconv.Itoa(qps), "-v")
+	}
 	out, err := exec.Command("dnsperf", args...).CombinedOutput()
 	if err != nil {
-		return Result{}, fmt.Errorf("dnsperf %s: %w\n%s", strings.Join(args, " "), err, out)
+		return Result{}, fmt.Errorf("dnsperf %s: %w\n%s", strings.Join(args, " "), err, tail(out))
 	}
 	res, err := parseDNSPerf(string(out))
 	if err != nil {
-		return Result{}, fmt.Errorf("%w\n%s", err, out)
+		return Result{}, fmt.Errorf("%w\n%s", err, tail(out))
+	}
+	if qps > 0 {
+		res.P50ms, res.P99ms = parseDNSPerfLatencies(string(out))
 	}
 	res.Clients = clients
 	return res, nil
+}
+
+// parseDNSPerfLatencies reads the per-query lines of dnsperf -v
+// ("> NOERROR web.service.consul A 0.000463") and returns p50 and p99 in ms.
+func parseDNSPerfLatencies(out string) (p50, p99 float64) {
+	var lat []float64
+	for line := range strings.Lines(out) {
+		if !strings.HasPrefix(line, "> ") {
+			continue
+		}
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			lat = append(lat, v*1000)
+		}
+	}
+	if len(lat) == 0 {
+		return 0, 0
+	}
+	slices.Sort(lat)
+	return lat[len(lat)/2], lat[len(lat)*99/100]
+}
+
+// tail keeps the end of a tool's output for an error message.
+func tail(out []byte) []byte {
+	if len(out) > 2000 {
+		return out[len(out)-2000:]
+	}
+	return out
 }
 
 var (

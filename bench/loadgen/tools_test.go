@@ -89,3 +89,15 @@ Transfer/sec:    102.40KB
 		t.Fatalf("parsed %+v", r)
 	}
 }
+
+func TestParseDNSPerfLatencies(t *testing.T) {
+	out := "[Status] Sending queries\n> NOERROR web.service.consul A 0.000100\n> NOERROR web.service.consul A 0.000300\n" +
+		"> NOERROR web.service.consul A 0.000200\n> SERVFAIL web.service.consul A 0.004000\nStatistics:\n"
+	p50, p99 := parseDNSPerfLatencies(out)
+	if !near(p50, 0.3) || !near(p99, 4) {
+		t.Fatalf("p50 %v p99 %v, want 0.3 and 4", p50, p99)
+	}
+	if p50, p99 := parseDNSPerfLatencies("no lines"); p50 != 0 || p99 != 0 {
+		t.Fatalf("no lines: %v %v", p50, p99)
+	}
+}

@@ -18,11 +18,18 @@ import (
 func main() {
 	in := flag.String("in", "", "JSON lines file")
 	flag.StringVar(&heading, "heading", "###", "Markdown heading of each table")
+	brief := flag.Bool("brief", false, "only the table of ratios and goals (for the history)")
 	flag.Parse()
 	rs, err := result.ReadFile(*in)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
+	}
+	if *brief {
+		var b strings.Builder
+		goals(&b, index(rs))
+		fmt.Print(b.String())
+		return
 	}
 	fmt.Print(render(rs))
 }
@@ -98,28 +105,49 @@ func render(rs []result.Result) string {
 	httpTable(&b, t)
 	scaleTable(&b, t)
 	fanoutTable(&b, t)
+	checksTable(&b, t)
+	tcpTable(&b, t)
 	return b.String()
 }
 
-// ratio compares a Beacon figure with its floor or peer, run by run.
+// ratio compares a Beacon figure with its floor or peer, run by run: of
+// their rates, or of what f picks when it is set.
 type ratio struct {
 	beacon, peer, what string
 	goal               float64 // 0: no goal
+	f                  func(result.Result) float64
 }
 
 var ratios = []ratio{
-	{"dns-A/dnsgw", "dns-A/floor", "DNS A q/s, 10k instances: beacon-dnsgw / miekg floor", 0.9},
-	{"dns-SRV/dnsgw", "dns-SRV/floor", "DNS SRV q/s, 10k instances: beacon-dnsgw / miekg floor", 0.9},
-	{"dns-A/knot", "dns-A/floor", "DNS A q/s: Knot / miekg floor (harness ceiling)", 0},
-	{"dns-SRV/knot", "dns-SRV/floor", "DNS SRV q/s: Knot / miekg floor (harness ceiling)", 0},
-	{"http-health/httpgw", "http-health/floor", "HTTP GET /v1/health/service/web?passing req/s: beacon-httpgw / net/http floor", 0.5},
-	{"kv-http-put-c64-n1/httpgw", "kv-put-c64-n1/etcd", "KV put, 64 clients, 1 replica: Beacon HTTP (httpgw) / etcd gRPC", 1.0},
-	{"kv-http-put-c64-n3/httpgw", "kv-put-c64-n3/etcd", "KV put, 64 clients, 3 replicas: Beacon HTTP (httpgw) / etcd gRPC", 1.0},
-	{"kv-put-c1-n1/beacon", "kv-put-c1-n1/etcd", "KV put, 1 client, 1 replica: Beacon gRPC / etcd", 0},
-	{"kv-put-c64-n1/beacon", "kv-put-c64-n1/etcd", "KV put, 64 clients, 1 replica: Beacon gRPC / etcd", 1.0},
-	{"kv-put-c1-n3/beacon", "kv-put-c1-n3/etcd", "KV put, 1 client, 3 replicas: Beacon gRPC / etcd", 0},
-	{"kv-put-c64-n3/beacon", "kv-put-c64-n3/etcd", "KV put, 64 clients, 3 replicas: Beacon gRPC / etcd", 1.0},
+	{beacon: "dns-A/dnsgw", peer: "dns-A/floor", what: "DNS A q/s: beacon-dnsgw / miekg floor", goal: 0.9},
+	{beacon: "dns-SRV/dnsgw", peer: "dns-SRV/floor", what: "DNS SRV q/s: beacon-dnsgw / miekg floor", goal: 0.9},
+	{beacon: "dns-A/knot", peer: "dns-A/floor", what: "DNS A q/s: Knot / miekg floor (harness ceiling)"},
+	{beacon: "dns-SRV/knot", peer: "dns-SRV/floor", what: "DNS SRV q/s: Knot / miekg floor (harness ceiling)"},
+	{beacon: "http-health/httpgw", peer: "http-health/floor", what: "HTTP GET /v1/health/service/web?passing req/s: beacon-httpgw / net/http floor", goal: 0.5},
+	{beacon: "kv-http-put-c1-n1/httpgw", peer: "kv-put-c1-n1/etcd", what: "KV put, 1 client, 1 replica: Beacon HTTP / etcd"},
+	{beacon: "kv-http-put-c16-n1/httpgw", peer: "kv-put-c16-n1/etcd", what: "KV put, 16 clients, 1 replica: Beacon HTTP / etcd"},
+	{beacon: "kv-http-put-c64-n1/httpgw", peer: "kv-put-c64-n1/etcd", what: "KV put, 64 clients, 1 replica: Beacon HTTP / etcd", goal: 1.0},
+	{beacon: "kv-http-put-c1-n3/httpgw", peer: "kv-put-c1-n3/etcd", what: "KV put, 1 client, 3 replicas: Beacon HTTP / etcd"},
+	{beacon: "kv-http-put-c16-n3/httpgw", peer: "kv-put-c16-n3/etcd", what: "KV put, 16 clients, 3 replicas: Beacon HTTP / etcd"},
+	{beacon: "kv-http-put-c64-n3/httpgw", peer: "kv-put-c64-n3/etcd", what: "KV put, 64 clients, 3 replicas: Beacon HTTP / etcd", goal: 1.0},
+	{beacon: "kv-put-c1-n1/beacon", peer: "kv-put-c1-n1/etcd", what: "KV put, 1 client, 1 replica: Beacon gRPC / etcd"},
+	{beacon: "kv-put-c64-n1/beacon", peer: "kv-put-c64-n1/etcd", what: "KV put, 64 clients, 1 replica: Beacon gRPC / etcd", goal: 1.0},
+	{beacon: "kv-put-c1-n3/beacon", peer: "kv-put-c1-n3/etcd", what: "KV put, 1 client, 3 replicas: Beacon gRPC / etcd"},
+	{beacon: "kv-put-c64-n3/beacon", peer: "kv-put-c64-n3/etcd", what: "KV put, 64 clients, 3 replicas: Beacon gRPC / etcd", goal: 1.0},
+	{beacon: "kv-http-get-default-c16-n1/httpgw", peer: "kv-get-ser-c16-n1/etcd", what: "KV get, 16 clients, 1 replica: Beacon HTTP default / etcd serializable"},
+	{beacon: "kv-http-get-consistent-c16-n1/httpgw", peer: "kv-get-lin-c16-n1/etcd", what: "KV get, 16 clients, 1 replica: Beacon HTTP ?consistent / etcd linearizable"},
+	{beacon: "kv-http-get-default-c16-n3/httpgw", peer: "kv-get-ser-c16-n3/etcd", what: "KV get, 16 clients, 3 replicas: Beacon HTTP default / etcd serializable"},
+	{beacon: "kv-http-get-consistent-c16-n3/httpgw", peer: "kv-get-lin-c16-n3/etcd", what: "KV get, 16 clients, 3 replicas: Beacon HTTP ?consistent / etcd linearizable"},
+	{beacon: "tcp-bulk/beacon-mtls2", peer: "tcp-bulk/direct", what: "Proxy bulk MiB/s: Beacon two mTLS sidecars / direct"},
+	{beacon: "tcp-bulk/haproxy-mtls2", peer: "tcp-bulk/direct", what: "Proxy bulk MiB/s: HAProxy two mTLS sidecars / direct"},
+	{beacon: "tcp-bulk/beacon-mtls2", peer: "tcp-bulk/haproxy-mtls2", what: "Proxy bulk MiB/s: Beacon / HAProxy (both two mTLS sidecars)", goal: 1.5},
+	{beacon: "tcp-rtt/beacon-mtls2", peer: "tcp-rtt/haproxy-mtls2", what: "Proxy 64-byte round trip p50: Beacon / HAProxy (lower is better)", f: func(r result.Result) float64 { return r.P50ms }},
+	{beacon: "tcp-conns/beacon-mtls2", peer: "tcp-conns/haproxy-mtls2", what: "Proxy new connections/s: Beacon / HAProxy"},
+	{beacon: "checks-steady/beacon-health", peer: "checks-steady/floor", what: "Health checks, steady: beacon-health CPU / bare HTTP poller CPU (lower is better)", f: cpu},
+	{beacon: "checks-flap/beacon-health", peer: "checks-flap/floor", what: "Health checks, 1% flapping: beacon-health CPU / bare HTTP poller CPU (lower is better)", f: cpu},
 }
+
+func cpu(r result.Result) float64 { return r.CPUPercent }
 
 // limit is an absolute goal: a figure that must stay at or under max.
 type limit struct {
@@ -131,6 +159,9 @@ type limit struct {
 var limits = []limit{
 	{"fanout-10k/httpgw", "Blocking-query fan-out: p99 wake-up after one change (10k waiters)", "ms", 1000, func(r result.Result) float64 { return r.P99ms }},
 	{"fanout-10k/httpgw", "Blocking-query fan-out: beacon-httpgw RSS per waiter", "KiB", 16, func(r result.Result) float64 { return r.PerWaiterKiB }},
+	{"tcp-rtt/beacon-mtls2", "Proxy 64-byte round trip p50 through two Beacon sidecars", "µs", 200, func(r result.Result) float64 { return r.P50ms * 1000 }},
+	{"checks-steady/beacon-health", "Health checks, nothing changing: catalog writes/s", "writes/s", 1, func(r result.Result) float64 { return r.Rate }},
+	{"checks-steady/beacon-health", "Health checks, nothing changing: beacon-health CPU", "% of a core", 10, cpu},
 }
 
 func goals(b *strings.Builder, t *table) {
@@ -150,10 +181,14 @@ func goals(b *strings.Builder, t *table) {
 			}
 			continue
 		}
+		f := r.f
+		if f == nil {
+			f = func(r result.Result) float64 { return r.Rate }
+		}
 		var per []float64
 		for _, p := range pairs(bs.rs, ps.rs) {
-			if p[1].Rate > 0 {
-				per = append(per, p[0].Rate/p[1].Rate)
+			if f(p[1]) > 0 {
+				per = append(per, f(p[0])/f(p[1]))
 			}
 		}
 		if len(per) == 0 {
@@ -228,7 +263,7 @@ func rates(b *strings.Builder, t *table) {
 	if len(sets) == 0 {
 		return
 	}
-	fmt.Fprintln(b, heading+" Start-up and KV writes (bench/loadgen)")
+	fmt.Fprintln(b, heading+" Start-up and KV (bench/loadgen; each client runs operations back to back)")
 	fmt.Fprintln(b)
 	fmt.Fprintln(b, "| measurement | runs | rate/s median (min–max) | p50 ms | p99 ms | errors |")
 	fmt.Fprintln(b, "|---|---:|---|---:|---:|---:|")
@@ -240,6 +275,9 @@ func rates(b *strings.Builder, t *table) {
 		if s.rs[0].Kind == result.KindStartup {
 			v := statOf(s.rs, func(r result.Result) float64 { return r.Seconds * 1000 })
 			fmt.Fprintf(b, "| %s (ms to leader) | %d | %.0f ms (%.0f–%.0f) | – | – | – |\n", s.name, len(s.rs), v.m, v.lo, v.hi)
+			if rss := statOf(s.rs, func(r result.Result) float64 { return float64(r.RSSKiB) / 1024 }); rss.m > 0 {
+				fmt.Fprintf(b, "| %s (idle RSS, 2 s after leader) | %d | %.1f MiB (%.1f–%.1f) | – | – | – |\n", s.name, len(s.rs), rss.m, rss.lo, rss.hi)
+			}
 			continue
 		}
 		rate := statOf(s.rs, func(r result.Result) float64 { return r.Rate })
@@ -255,15 +293,19 @@ func dnsTable(b *strings.Builder, t *table) {
 	if len(sets) == 0 {
 		return
 	}
-	fmt.Fprintln(b, heading+" DNS (dnsperf -c 4 -q 100 -l 10, UDP, no EDNS0; `web.service.consul`)")
+	fmt.Fprintln(b, heading+" DNS (dnsperf -c 4 -q 100, UDP, no EDNS0; `web.service.consul`)")
 	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| measurement | instances | runs | q/s median (min–max) | avg latency ms | lost | not NOERROR | response bytes |")
-	fmt.Fprintln(b, "|---|---:|---:|---|---:|---:|---:|---:|")
+	fmt.Fprintln(b, "q/s and average latency at saturation; p50/p99 from a second, rate-limited pass (`-Q 5000 -v`), the same offered load for every server.")
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "| measurement | instances | runs | q/s median (min–max) | avg latency ms | p50 ms @5k q/s | p99 ms @5k q/s | lost | not NOERROR | response bytes |")
+	fmt.Fprintln(b, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 	for _, s := range sets {
 		if len(s.rs) == 0 {
-			fmt.Fprintf(b, "| %s | – | 0 | missing: %s | – | – | – | – |\n", s.name, s.missing)
+			fmt.Fprintf(b, "| %s | – | 0 | missing: %s | – | – | – | – | – | – |\n", s.name, s.missing)
 			continue
 		}
+		p50 := statOf(s.rs, func(r result.Result) float64 { return r.P50ms })
+		p99 := statOf(s.rs, func(r result.Result) float64 { return r.P99ms })
 		q := statOf(s.rs, func(r result.Result) float64 { return r.Rate })
 		lat := statOf(s.rs, func(r result.Result) float64 { return r.AvgMs })
 		size := statOf(s.rs, func(r result.Result) float64 { return r.RespBytes })
@@ -271,7 +313,7 @@ func dnsTable(b *strings.Builder, t *table) {
 		for _, r := range s.rs {
 			lost += r.Lost
 		}
-		fmt.Fprintf(b, "| %s | %s | %d | %.0f (%.0f–%.0f) | %.2f | %d | %d | %.0f |\n", s.name, instances(s.rs[0]), len(s.rs), q.m, q.lo, q.hi, lat.m, lost, errs(s.rs), size.m)
+		fmt.Fprintf(b, "| %s | %s | %d | %.0f (%.0f–%.0f) | %.2f | %.3f | %.3f | %d | %d | %.0f |\n", s.name, instances(s.rs[0]), len(s.rs), q.m, q.lo, q.hi, lat.m, p50.m, p99.m, lost, errs(s.rs), size.m)
 	}
 	fmt.Fprintln(b)
 }
@@ -281,7 +323,7 @@ func httpTable(b *strings.Builder, t *table) {
 	if len(sets) == 0 {
 		return
 	}
-	fmt.Fprintln(b, heading+" HTTP reads (wrk -t2 -c64 -d10s --latency, keep-alive)")
+	fmt.Fprintln(b, heading+" HTTP reads (wrk -t2 -c64 --latency, keep-alive)")
 	fmt.Fprintln(b)
 	fmt.Fprintln(b, "| measurement | runs | req/s median (min–max) | p50 ms | p99 ms | errors | bytes/response |")
 	fmt.Fprintln(b, "|---|---:|---|---:|---:|---:|---:|")
@@ -301,7 +343,7 @@ func httpTable(b *strings.Builder, t *table) {
 
 // scaleTable pivots the figures taken at each catalog size.
 func scaleTable(b *strings.Builder, t *table) {
-	type row struct{ load, dns, catRSS, dnsRSS, snap []result.Result }
+	type row struct{ load, dns, http, catRSS, dnsRSS, snap, restore []result.Result }
 	rows := map[int]*row{}
 	get := func(n int) *row {
 		if rows[n] == nil {
@@ -323,8 +365,12 @@ func scaleTable(b *strings.Builder, t *table) {
 				get(r.Instances).catRSS = append(get(r.Instances).catRSS, r)
 			case r.Kind == result.KindRSS && r.Target == "dnsgw":
 				get(r.Instances).dnsRSS = append(get(r.Instances).dnsRSS, r)
+			case r.Kind == result.KindHTTP && r.Target == "httpgw" && strings.HasPrefix(r.Name, "http-health"):
+				get(r.Instances).http = append(get(r.Instances).http, r)
 			case r.Kind == result.KindSnapshot:
 				get(r.Instances).snap = append(get(r.Instances).snap, r)
+			case r.Kind == result.KindRestore:
+				get(r.Instances).restore = append(get(r.Instances).restore, r)
 			}
 		}
 	}
@@ -338,17 +384,19 @@ func scaleTable(b *strings.Builder, t *table) {
 	slices.Sort(sizes)
 	fmt.Fprintln(b, heading+" Catalog scale (1 replica; instances registered in bulk through gRPC, 10 per service)")
 	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| instances | bulk register inst/s | dnsgw A q/s median (min–max) | catalog RSS MiB | dnsgw RSS MiB | snapshot KiB | snapshot save ms |")
-	fmt.Fprintln(b, "|---:|---|---|---|---|---:|---|")
+	fmt.Fprintln(b, "| instances | bulk register inst/s | dnsgw A q/s median (min–max) | httpgw health req/s | catalog RSS MiB | dnsgw RSS MiB | snapshot KiB | snapshot save ms | restore ms |")
+	fmt.Fprintln(b, "|---:|---|---|---|---|---|---:|---|---|")
 	for _, n := range sizes {
 		r := rows[n]
-		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s |\n", n,
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n,
 			cell(r.load, func(r result.Result) float64 { return r.Rate }, "%.0f"),
 			cell(r.dns, func(r result.Result) float64 { return r.Rate }, "%.0f"),
+			cell(r.http, func(r result.Result) float64 { return r.Rate }, "%.0f"),
 			cell(r.catRSS, func(r result.Result) float64 { return float64(r.RSSKiB) / 1024 }, "%.0f"),
 			cell(r.dnsRSS, func(r result.Result) float64 { return float64(r.RSSKiB) / 1024 }, "%.0f"),
 			median(r.snap, func(r result.Result) float64 { return float64(r.Bytes) / 1024 }, "%.0f"),
-			cell(r.snap, func(r result.Result) float64 { return r.P50ms }, "%.0f"))
+			cell(r.snap, func(r result.Result) float64 { return r.P50ms }, "%.0f"),
+			cell(r.restore, func(r result.Result) float64 { return r.P50ms }, "%.0f"))
 	}
 	fmt.Fprintln(b)
 }
@@ -383,6 +431,68 @@ func fanoutTable(b *strings.Builder, t *table) {
 		fmt.Fprintf(b, "| %s | %d | %d | %.0f | %.0f (%.0f–%.0f) | %.0f (%.0f–%.0f) | %d / %d | %.0f → %.0f | %.1f (%.1f–%.1f) | %.1f | %.1f |\n",
 			s.name, len(s.rs), s.rs[0].Waiters, p50.m, p99.m, p99.lo, p99.hi, mx.m, mx.lo, mx.hi, early, errs(s.rs),
 			before.m, with.m, per.m, per.lo, per.hi, cat.m, setup.m)
+	}
+	fmt.Fprintln(b)
+}
+
+// checksTable shows what one agent's health checks cost: the catalog
+// writes they cause and the agent's CPU beside a bare poller's.
+func checksTable(b *strings.Builder, t *table) {
+	sets := t.kind(result.KindChecks, prefixed("checks-"))
+	if len(sets) == 0 {
+		return
+	}
+	fmt.Fprintln(b, heading+" Health checks on one agent (bench/checkload: HTTP checks against a local server; the floor polls the same URLs with net/http)")
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "| measurement | runs | checks | catalog writes/s median (min–max) | CPU % of a core median (min–max) | RSS MiB |")
+	fmt.Fprintln(b, "|---|---:|---:|---|---|---:|")
+	for _, s := range sets {
+		if len(s.rs) == 0 {
+			fmt.Fprintf(b, "| %s | 0 | – | missing: %s | – | – |\n", s.name, s.missing)
+			continue
+		}
+		writes := "–"
+		rss := "–"
+		if s.rs[0].Target != "floor" {
+			writes = cell(s.rs, func(r result.Result) float64 { return r.Rate }, "%.2f")
+			rss = median(s.rs, func(r result.Result) float64 { return float64(r.RSSKiB) / 1024 }, "%.0f")
+		}
+		fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s |\n", s.name, len(s.rs), s.rs[0].Total, writes, cell(s.rs, cpu, "%.1f"), rss)
+	}
+	fmt.Fprintln(b)
+}
+
+// tcpTable shows each proxy path's three measurements on one row.
+func tcpTable(b *strings.Builder, t *table) {
+	paths := []struct{ name, what string }{
+		{"direct", "direct loopback (the floor)"},
+		{"beacon-mtls2", "Beacon: app → sidecar ==mTLS==> sidecar → server"},
+		{"haproxy-mtls2", "HAProxy 2.6, 1 thread each: app → A ==mTLS==> B → server"},
+	}
+	seen := false
+	for _, p := range paths {
+		seen = seen || t.byName["tcp-bulk/"+p.name] != nil
+	}
+	if !seen {
+		return
+	}
+	fmt.Fprintln(b, heading+" Proxy paths (bench/tcpfloor server, bench/loadgen client; one connection each)")
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "| path | bulk MiB/s median (min–max) | 64-byte RTT p50 µs (min–max) | RTT p99 µs | new conns/s median (min–max) | dial+echo p50 µs |")
+	fmt.Fprintln(b, "|---|---|---|---:|---|---:|")
+	for _, p := range paths {
+		bulk, rtt, conns := t.byName["tcp-bulk/"+p.name], t.byName["tcp-rtt/"+p.name], t.byName["tcp-conns/"+p.name]
+		if why := missingOf(bulk, rtt, conns); why != "" {
+			fmt.Fprintf(b, "| %s | missing: %s | – | – | – | – |\n", p.what, why)
+			continue
+		}
+		us := func(r result.Result) float64 { return r.P50ms * 1000 }
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", p.what,
+			cell(bulk.rs, func(r result.Result) float64 { return r.Rate }, "%.0f"),
+			cell(rtt.rs, us, "%.0f"),
+			median(rtt.rs, func(r result.Result) float64 { return r.P99ms * 1000 }, "%.0f"),
+			cell(conns.rs, func(r result.Result) float64 { return r.Rate }, "%.0f"),
+			median(conns.rs, us, "%.0f"))
 	}
 	fmt.Fprintln(b)
 }

@@ -14,13 +14,16 @@ import (
 // Kinds of measurement; the report has one table per kind.
 const (
 	KindRate     = "rate"     // operations/s with p50/p99 (KV puts); the default
-	KindStartup  = "startup"  // seconds to a leader
+	KindStartup  = "startup"  // seconds to a leader, and idle RSS
 	KindDNS      = "dns"      // dnsperf: q/s, average latency, lost, response size
 	KindHTTP     = "http"     // wrk: req/s, p50/p99, non-2xx and socket errors
 	KindLoad     = "load"     // bulk catalog registration: instances/s
 	KindRSS      = "rss"      // resident memory of a process
 	KindSnapshot = "snapshot" // GET /v1/snapshot: bytes and seconds
 	KindFanout   = "fanout"   // blocking-query waiters woken by one change
+	KindRestore  = "restore"  // PUT /v1/snapshot: bytes and seconds
+	KindChecks   = "checks"   // health checks on one agent: catalog writes/s and agent CPU
+	KindTCP      = "tcp"      // a TCP path: bulk MiB/s, or 64-byte round trips, or new connections/s
 )
 
 // Result is one measurement.
@@ -49,7 +52,10 @@ type Result struct {
 
 	Instances int   `json:"instances,omitempty"` // catalog size when measured
 	RSSKiB    int64 `json:"rss_kib,omitempty"`
-	Bytes     int64 `json:"bytes,omitempty"`
+	// CPUPercent is a process' CPU use over the measurement, in percent of
+	// one core.
+	CPUPercent float64 `json:"cpu_percent,omitempty"`
+	Bytes      int64   `json:"bytes,omitempty"`
 
 	// Fan-out.
 	Waiters           int     `json:"waiters,omitempty"`

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/beaconmesh/beacon/bench/internal/result"
+)
+
+// The TCP path measurements talk bench/tcpfloor's protocol through whatever
+// sits between the client and it (nothing, two Beacon sidecars, two HAProxy
+// sidecars): a first byte 'B' and an 8-byte big-endian length asks the
+// server to read that many bytes and answer one byte; 'E' asks it to echo
+// until EOF.
+
+const bulkChunk = 256 << 10
+
+// tcpBulk sends n bytes over one connection in 256 KiB writes and reports
+// MiB/s from the first byte to the server's acknowledgement.
+func tcpBulk(addr string, n int64) (Result, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return Result{}, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+	hdr := make([]byte, 9)
+	hdr[0] = 'B'
+	binary.BigEndian.PutUint64(hdr[1:], uint64(n))
+	buf := make([]byte, bulkChunk)
+	start := time.Now()
+	if _, err := c.Write(hdr); err != nil {
+		return Result{}, fmt.Errorf("bulk header: %w", err)
+	}
+	for left := n; left > 0; {
+		w := min(left, int64(len(buf)))
+		if _, err := c.Write(buf[:w]); err != nil {
+			return Result{}, fmt.Errorf("bulk write after %d bytes: %w", n-left, err)
+		}
+		left -= w
+	}
+	if _, err := io.ReadFull(c, hdr[:1]); err != nil {
+		return Result{}, fmt.Errorf("bulk acknowledgement: %w", err)
+	}
+	took := time.Since(start)
+	return Result{Kind: result.KindTCP, Op: "bulk", Bytes: n, Total: 1, Seconds: took.Seconds(),
+		Rate: float64(n) / (1 << 20) / took.Seconds()}, nil
+}
+
+// tcpRTT times n round trips of size bytes on one warm connection.
+func tcpRTT(addr string, n, size int) (Result, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return Result{}, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+	if _, err := c.Write([]byte{'E'}); err != nil {
+		return Result{}, err
+	}
+	msg, back := make([]byte, size), make([]byte, size)
+	echo := func() error {
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, back)
+		return err
+	}
+	for range 200 { // warm: handshakes, buffers, the path's own connections
+		if err := echo(); err != nil {
+			return Result{}, fmt.Errorf("warm-up echo: %w", err)
+		}
+	}
+	lat := make([]time.Duration, n)
+	start := time.Now()
+	for i := range lat {
+		t0 := time.Now()
+		if err := echo(); err != nil {
+			return Result{}, fmt.Errorf("echo %d: %w", i, err)
+		}
+		lat[i] = time.Since(t0)
+	}
+	took := time.Since(start)
+	slices.Sort(lat)
+	return Result{Kind: result.KindTCP, Op: "rtt", Total: n, Seconds: took.Seconds(), Rate: float64(n) / took.Seconds(),
+		P50ms: ms(lat[n/2]), P99ms: ms(lat[n*99/100]), MaxMs: ms(lat[n-1])}, nil
+}
+
+// tcpConns makes n fresh connections one after another, each dial + one
+// 16-byte echo + close, and reports connections/s and the p50/p99 of one.
+func tcpConns(addr string, n int) (Result, error) {
+	msg := append([]byte{'E'}, make([]byte, 16)...)
+	back := make([]byte, 16)
+	one := func() error {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(msg); err != nil {
+			return err
+		}
+		_, err = io.ReadFull(c, back)
+		return err
+	}
+	if err := one(); err != nil {
+		return Result{}, fmt.Errorf("first connection through %s: %w", addr, err)
+	}
+	lat := make([]time.Duration, 0, n)
+	var errs int64
+	start := time.Now()
+	for range n {
+		t0 := time.Now()
+		if err := one(); err != nil {
+			errs++
+			continue
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	took := time.Since(start)
+	if len(lat) == 0 {
+		return Result{}, fmt.Errorf("no connection through %s succeeded", addr)
+	}
+	slices.Sort(lat)
+	return Result{Kind: result.KindTCP, Op: "conns", Total: n, Errors: errs, Seconds: took.Seconds(),
+		Rate: float64(len(lat)) / took.Seconds(), P50ms: ms(lat[len(lat)/2]), P99ms: ms(lat[len(lat)*99/100])}, nil
+}

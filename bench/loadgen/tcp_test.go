@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+)
+
+// serveTCPFloor is a minimal in-test copy of bench/tcpfloor's protocol.
+func serveTCPFloor(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				var hdr [9]byte
+				if _, err := io.ReadFull(c, hdr[:1]); err != nil {
+					return
+				}
+				if hdr[0] == 'B' {
+					_, _ = io.ReadFull(c, hdr[1:])
+					_, _ = io.Copy(io.Discard, io.LimitReader(c, int64(binary.BigEndian.Uint64(hdr[1:]))))
+					_, _ = c.Write([]byte{'k'})
+					return
+				}
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestTCPOps(t *testing.T) {
+	addr := serveTCPFloor(t)
+	if r, err := tcpBulk(addr, 3<<20); err != nil || r.Bytes != 3<<20 || r.Rate <= 0 {
+		t.Fatalf("bulk: %+v %v", r, err)
+	}
+	if r, err := tcpRTT(addr, 100, 64); err != nil || r.Total != 100 || r.P50ms <= 0 || r.P99ms < r.P50ms {
+		t.Fatalf("rtt: %+v %v", r, err)
+	}
+	if r, err := tcpConns(addr, 20); err != nil || r.Errors != 0 || r.Rate <= 0 {
+		t.Fatalf("conns: %+v %v", r, err)
+	}
+}
