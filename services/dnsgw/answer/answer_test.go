@@ -2,7 +2,11 @@ package answer
 
 import (
 	"testing"
+	"time"
 
+	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	"github.com/beaconmesh/beacon/services/dnsgw/internal/fakecatalog"
+	"github.com/beaconmesh/beacon/services/dnsgw/view"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/miekg/dns"
@@ -294,4 +298,71 @@ func TestShuffledPerQuery(t *testing.T) {
 		}
 	}
 	t.Errorf("200 answers all began with %v", firsts)
+}
+
+// Answers are cached per view: a new view (a catalog change) is answered
+// from its own records at once, and going back to an older view answers
+// from that one.
+func TestCachedAnswersFollowTheView(t *testing.T) {
+	h := newHandler(t, nil)
+	before := fixtureView(t)
+	st := fixture()
+	st.Instances = append(st.Instances, fakecatalog.Instance{Node: "Mixed-Case", Status: passing,
+		Service: &catalogv1.Service{Id: "web4", Service: "web", Port: 80}})
+	after := view.Build(fakecatalog.Response(st, 43), time.Now())
+	count := func(v *view.View) int {
+		return len(h.Respond(v, query("web.service.consul.", dns.TypeSRV), true).Answer)
+	}
+	for _, step := range []struct {
+		v    *view.View
+		want int
+	}{{before, 2}, {before, 2}, {after, 3}, {after, 3}, {before, 2}} {
+		if got := count(step.v); got != step.want {
+			t.Fatalf("web SRV answers = %d, want %d", got, step.want)
+		}
+	}
+}
+
+// The record limit keeps a random subset, not always the same records.
+func TestARecordLimitKeepsARandomSubset(t *testing.T) {
+	h := newHandler(t, func(c *Config) { c.ARecordLimit = 1 })
+	v := fixtureView(t)
+	kept := map[string]bool{}
+	for range 200 {
+		resp := h.Respond(v, query("web.service.consul.", dns.TypeA), true)
+		if len(resp.Answer) != 1 || resp.Truncated {
+			t.Fatalf("%d answers, TC %v; want 1 and no TC", len(resp.Answer), resp.Truncated)
+		}
+		kept[resp.Answer[0].(*dns.A).A.String()] = true
+		if len(kept) == 2 {
+			return
+		}
+	}
+	t.Errorf("200 answers kept only %v", kept)
+}
+
+// Cached records are shared by concurrent replies: packing them must not
+// write to them (the race detector watches this test).
+func TestCachedRecordsPackConcurrently(t *testing.T) {
+	h := newHandler(t, nil)
+	v := fixtureView(t)
+	done := make(chan error)
+	for range 8 {
+		go func() {
+			var err error
+			for range 200 {
+				for _, qt := range []uint16{dns.TypeA, dns.TypeSRV, dns.TypeANY} {
+					if _, perr := h.Respond(v, query("web.service.consul.", qt), false).Pack(); perr != nil {
+						err = perr
+					}
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 }

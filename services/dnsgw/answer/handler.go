@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/beaconmesh/beacon/services/dnsgw/view"
@@ -64,6 +65,7 @@ type Handler struct {
 	domains []string // domain and alt domain, longest first
 	dc      string   // lower-cased
 	logger  *slog.Logger
+	cache   atomic.Pointer[lookupCache]
 }
 
 // maxUDPAnswerLimit is Consul's ceiling on udp_answer_limit.
@@ -184,7 +186,7 @@ func (h *Handler) respond(v *view.View, req *dns.Msg, tcp bool) (resp *dns.Msg, 
 		// No view yet: a failure of ours, not a fact about the name.
 		return h.finish(req, result{rcode: dns.RcodeServerFailure}, tcp), false
 	}
-	res := h.lookup(v, q, zone, rest, reverse)
+	res := h.cachedLookup(v, q, zone, rest, reverse)
 	return h.finish(req, res, tcp), reverse && res.rcode == dns.RcodeNameError
 }
 

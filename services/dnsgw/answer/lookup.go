@@ -1,7 +1,6 @@
 package answer
 
 import (
-	"math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -25,6 +24,11 @@ type result struct {
 	authoritative bool
 	zone          string
 	units         []unit
+	// shuffle asks finish to serve units in a random order, and limit (when
+	// positive) to keep only that many: the result itself stays the same
+	// for every query, so it can be cached (see lookupCache).
+	shuffle bool
+	limit   int
 }
 
 func nxdomain(zone string) result {
@@ -98,8 +102,6 @@ func (h *Handler) service(s *view.Service, q dns.Question, n name) result {
 		// Consul's answer for a service with no healthy instance too.
 		return nxdomain(n.zone)
 	}
-	rand.Shuffle(len(insts), func(i, j int) { insts[i], insts[j] = insts[j], insts[i] })
-
 	ttl := ttlSeconds(h.cfg.ServiceTTL)
 	switch q.Qtype {
 	case dns.TypeSRV:
@@ -107,7 +109,9 @@ func (h *Handler) service(s *view.Service, q dns.Question, n name) result {
 		for _, inst := range insts {
 			units = append(units, h.srvUnit(q.Name, inst, n.zone, ttl))
 		}
-		return found(n.zone, units)
+		res := found(n.zone, units)
+		res.shuffle = true
+		return res
 	case dns.TypeA, dns.TypeAAAA, dns.TypeANY, dns.TypeCNAME:
 	default:
 		return found(n.zone, nil)
@@ -141,10 +145,9 @@ func (h *Handler) service(s *view.Service, q dns.Question, n name) result {
 	if len(seen) == 0 && cname != nil && q.Qtype != dns.TypeANY {
 		units = []unit{{answer: []dns.RR{cname}}}
 	}
-	if limit := h.cfg.ARecordLimit; limit > 0 && len(units) > limit {
-		units = units[:limit]
-	}
-	return found(n.zone, units)
+	res := found(n.zone, units)
+	res.shuffle, res.limit = true, h.cfg.ARecordLimit
+	return res
 }
 
 // srvUnit is an instance's SRV record and the glue for its target:

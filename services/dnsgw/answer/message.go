@@ -1,6 +1,8 @@
 package answer
 
 import (
+	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
@@ -64,23 +66,27 @@ func (h *Handler) finish(req *dns.Msg, res result, tcp bool) *dns.Msg {
 		opt = replyOPT(reqOpt)
 	}
 
+	units := res.units
+	if res.shuffle && len(units) > 1 {
+		units = slices.Clone(units)
+		rand.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
+	}
+	if res.limit > 0 && len(units) > res.limit {
+		units = units[:res.limit] // -a-record-limit: fewer records, not a truncation
+	}
 	size := dns.MaxMsgSize
-	limit := len(res.units)
+	limit := len(units)
 	if !tcp {
 		size = udpSize(req)
 		if size <= dns.MinMsgSize && h.cfg.UDPAnswerLimit > 0 {
 			limit = min(limit, h.cfg.UDPAnswerLimit, maxUDPAnswerLimit)
 		}
 	}
-	kept := fit(resp, res.units, limit, size, opt)
-	resp.Truncated = kept < len(res.units)
+	kept := fit(resp, units, limit, size, opt)
+	resp.Truncated = kept < len(units)
 	return resp
 }
 
-// fit fills resp with the longest prefix of units, at most limit long,
-// whose packed reply is no larger than size, and returns its length. The
-// additional section follows the kept answers, without duplicates, and
-// ends with opt.
 // extraKey identifies an additional record for de-duplication without
 // formatting it: the glue of instances on one node repeats.
 type extraKey struct {
@@ -100,6 +106,10 @@ func keyOf(rr dns.RR) extraKey {
 	return extraKey{h.Name, h.Rrtype, rr.String()}
 }
 
+// fit fills resp with the longest prefix of units, at most limit long,
+// whose packed reply is no larger than size, and returns its length. The
+// additional section follows the kept answers, without duplicates, and
+// ends with opt.
 func fit(resp *dns.Msg, units []unit, limit, size int, opt *dns.OPT) int {
 	// fresh[i] are the extras unit i adds that no earlier unit carried.
 	fresh := make([][]dns.RR, len(units))
