@@ -8,53 +8,64 @@ import (
 	"sync"
 )
 
-// Read batching. Many clients poll the same few URLs (every sidecar and
-// load balancer asks for /v1/health/service/<its upstream>), so identical
-// reads that arrive together share one catalog call and one JSON encoding.
-// A read never joins a call already under way: it waits for the next one,
-// which starts only after it arrived, so its answer reflects every write
-// that completed before it was sent, and default and ?consistent reads stay
-// linearizable. A read alone starts its call at once; under load, a read
-// waits at most for the call in flight to end before its own starts.
+// Read batching. Many clients ask the same few questions: every sidecar
+// and load balancer polls /v1/health/service/<its upstream>, and thousands
+// of watchers block on the same query at the same index. Identical reads
+// share one catalog call and one JSON encoding.
+//
+// A plain read never joins a call already under way: it waits for the next
+// one, which starts only after it arrived, so its answer reflects every
+// write that completed before it was sent and default and ?consistent reads
+// stay linearizable. A read alone starts its call at once; under load, a
+// read waits at most for the call in flight to end before its own starts.
+//
+// A blocking read (?index) joins the call under way for the same query,
+// index and wait: that call returns only once the index passes the one they
+// share, or when its wait ends, which Consul's clients take as a spurious
+// wake-up and ask again. Ten thousand watchers of one service then cost one
+// catalog call, and wake together when it returns.
+//
+// A shared call runs detached from any one client; when every reader has
+// left, it is cancelled.
 
 // batchPrefixes are the routes whose GET handlers only read the catalog and
 // return a value (no streaming, no side effect), so their answers can be
 // shared.
 var batchPrefixes = []string{"/v1/catalog/", "/v1/health/", "/v1/kv/"}
 
-// batchable reports whether r, a GET of the route pattern, may share its
-// answer: a catalog read that is not a blocking query (those wait for their
-// own index and would hold a batch open for minutes).
-func batchable(pattern string, r *http.Request) bool {
-	if _, blocking := r.URL.Query()["index"]; blocking {
-		return false
-	}
+// batchMode says how r, a GET of the route pattern, may share its answer:
+// not at all, with the next call (plain reads), or with the call under way
+// (blocking reads, join).
+func batchMode(pattern string, r *http.Request) (share, join bool) {
 	for _, p := range batchPrefixes {
 		if strings.HasPrefix(pattern, p) {
-			return true
+			_, blocking := r.URL.Query()["index"]
+			return true, blocking
 		}
 	}
-	return false
+	return false, false
 }
 
-// batches holds, per distinct read, the batch that will run next.
+// batches holds, per distinct read, the call under way and the batch that
+// will run next.
 type batches struct {
 	mu    sync.Mutex
 	reads map[string]*batchQueue
 }
 
-// batchQueue is one distinct read: whether a call is under way, and the
-// batch of readers waiting for the next.
+// batchQueue is one distinct read.
 type batchQueue struct {
 	running bool
-	next    *batch
+	current *batch // the call under way that readers may still join
+	next    *batch // readers waiting for the next call
 }
 
 // batch is one shared call and its recorded answer.
 type batch struct {
 	done    chan struct{}
 	r       *http.Request // the first reader's request, detached from its client
-	readers int           // how many share it
+	cancel  context.CancelFunc
+	readers int // how many are waiting for it
 	resp    recorder
 }
 
@@ -66,9 +77,22 @@ func batchKey(r *http.Request) string {
 	return r.URL.Path + "?" + r.URL.RawQuery + "\x00" + requestToken(r)
 }
 
-// serve answers r with the recorded answer of the next run of run for r's
-// key, starting it when none is under way.
-func (bs *batches) serve(w http.ResponseWriter, r *http.Request, run func(http.ResponseWriter, *http.Request)) {
+// newBatch is a batch whose call runs r detached from r's client, recording
+// its answer uncompressed: each reader gets its own encoding and its own
+// HEAD handling.
+func newBatch(r *http.Request) *batch {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	br := r.Clone(ctx)
+	br.Method = http.MethodGet
+	br.Header.Del("Accept-Encoding")
+	return &batch{done: make(chan struct{}), r: br, cancel: cancel}
+}
+
+// serve answers r with a shared run of run for r's key: the one under way
+// when join is set and there is one, else the next, started at once when
+// none is under way. It returns false, having written nothing, when r's
+// context ended first (the client left, or the server is stopping).
+func (bs *batches) serve(w http.ResponseWriter, r *http.Request, join bool, run func(http.ResponseWriter, *http.Request)) bool {
 	key := batchKey(r)
 	bs.mu.Lock()
 	q := bs.reads[key]
@@ -76,27 +100,42 @@ func (bs *batches) serve(w http.ResponseWriter, r *http.Request, run func(http.R
 		q = &batchQueue{}
 		bs.reads[key] = q
 	}
-	if q.next == nil {
-		// The shared call must not end when this reader's client leaves,
-		// and records its answer uncompressed: each reader gets its own
-		// encoding and its own HEAD handling.
-		br := r.Clone(context.WithoutCancel(r.Context()))
-		br.Method = http.MethodGet
-		br.Header.Del("Accept-Encoding")
-		q.next = &batch{done: make(chan struct{}), r: br}
-	}
-	b := q.next
-	b.readers++
-	if !q.running {
-		bs.start(key, q, run)
+	var b *batch
+	if join && q.current != nil {
+		b = q.current
+		b.readers++
+	} else {
+		if q.next == nil {
+			q.next = newBatch(r)
+		}
+		b = q.next
+		b.readers++
+		if !q.running {
+			bs.start(key, q, run)
+		}
 	}
 	bs.mu.Unlock()
 
 	select {
 	case <-b.done:
 		b.resp.replay(w, r)
+		return true
 	case <-r.Context().Done():
-		// The client left; the batch's other readers still get the answer.
+		// The client left. The others still get the answer; when none is
+		// left, the call is abandoned.
+		bs.mu.Lock()
+		b.readers--
+		if b.readers == 0 {
+			b.cancel()
+			if q.current == b {
+				q.current = nil
+			}
+			if q.next == b {
+				q.next = nil
+			}
+		}
+		bs.mu.Unlock()
+		return false
 	}
 }
 
@@ -104,18 +143,24 @@ func (bs *batches) serve(w http.ResponseWriter, r *http.Request, run func(http.R
 // that gathered meanwhile runs. bs.mu is held.
 func (bs *batches) start(key string, q *batchQueue, run func(http.ResponseWriter, *http.Request)) {
 	b := q.next
-	q.next, q.running = nil, true
+	q.next, q.current, q.running = nil, b, true
 	go func() {
 		run(&b.resp, b.r)
+		b.cancel()
 		close(b.done)
 		bs.mu.Lock()
 		defer bs.mu.Unlock()
+		if q.current == b {
+			q.current = nil
+		}
 		if q.next != nil {
 			bs.start(key, q, run)
 			return
 		}
 		q.running = false
-		delete(bs.reads, key)
+		if bs.reads[key] == q {
+			delete(bs.reads, key)
+		}
 	}()
 }
 

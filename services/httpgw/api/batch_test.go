@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -33,7 +34,7 @@ func TestBatchesShareOnlyCallsThatStartAfterTheReader(t *testing.T) {
 			r.Header.Set("Accept-Encoding", "gzip")
 		}
 		w := httptest.NewRecorder()
-		bs.serve(w, r, run)
+		_ = bs.serve(w, r, false, run)
 		return w
 	}
 
@@ -47,20 +48,7 @@ func TestBatchesShareOnlyCallsThatStartAfterTheReader(t *testing.T) {
 		wg.Go(func() { answers[i] = get(i%2 == 0) })
 	}
 	// Let the ten queue up behind call 1, then end it.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		bs.mu.Lock()
-		q := bs.reads["/v1/health/service/web?passing\x00"]
-		queued := q != nil && q.next != nil && q.next.readers == n
-		bs.mu.Unlock()
-		if queued {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the readers did not queue behind the call under way")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitReaders(t, bs, "/v1/health/service/web?passing\x00", n, func(q *batchQueue) *batch { return q.next })
 	close(release)
 	if w := <-first; w.Header().Get("X-Consul-Index") != "1" {
 		t.Errorf("the first reader got index %q, want 1", w.Header().Get("X-Consul-Index"))
@@ -85,21 +73,105 @@ func TestBatchesShareOnlyCallsThatStartAfterTheReader(t *testing.T) {
 	}
 }
 
-func TestBatchable(t *testing.T) {
+func TestBatchMode(t *testing.T) {
 	tests := []struct {
 		pattern, url string
-		want         bool
+		share, join  bool
 	}{
-		{"/v1/health/service/{name...}", "/v1/health/service/web?passing", true},
-		{"/v1/catalog/services", "/v1/catalog/services", true},
-		{"/v1/kv/{key...}", "/v1/kv/a?recurse", true},
-		{"/v1/health/service/{name...}", "/v1/health/service/web?index=7", false},
-		{"/v1/agent/services", "/v1/agent/services", false},
-		{"/v1/snapshot", "/v1/snapshot", false},
+		{"/v1/health/service/{name...}", "/v1/health/service/web?passing", true, false},
+		{"/v1/catalog/services", "/v1/catalog/services", true, false},
+		{"/v1/kv/{key...}", "/v1/kv/a?recurse", true, false},
+		{"/v1/health/service/{name...}", "/v1/health/service/web?index=7", true, true},
+		{"/v1/agent/services", "/v1/agent/services", false, false},
+		{"/v1/snapshot", "/v1/snapshot", false, false},
 	}
 	for _, tt := range tests {
-		if got := batchable(tt.pattern, httptest.NewRequest(http.MethodGet, tt.url, nil)); got != tt.want {
-			t.Errorf("batchable(%s, %s) = %v, want %v", tt.pattern, tt.url, got, tt.want)
+		share, join := batchMode(tt.pattern, httptest.NewRequest(http.MethodGet, tt.url, nil))
+		if share != tt.share || join != tt.join {
+			t.Errorf("batchMode(%s, %s) = %v, %v; want %v, %v", tt.pattern, tt.url, share, join, tt.share, tt.join)
 		}
+	}
+}
+
+// Blocking reads of the same query and index join the call under way: one
+// call for all of them, and all answered when it returns.
+func TestBlockingReadsJoinTheCallUnderWay(t *testing.T) {
+	bs := newBatches()
+	var calls atomic.Int32
+	release := make(chan struct{})
+	run := func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-release
+		w.Header().Set("X-Consul-Index", "8")
+		writeBody(w, r, http.StatusOK, "application/json", []byte("[]"))
+	}
+	const n = 50
+	var wg sync.WaitGroup
+	answers := make([]*httptest.ResponseRecorder, n)
+	for i := range n {
+		wg.Go(func() {
+			w := httptest.NewRecorder()
+			_ = bs.serve(w, httptest.NewRequest(http.MethodGet, "/v1/health/service/web?index=7&wait=1m", nil), true, run)
+			answers[i] = w
+		})
+	}
+	waitReaders(t, bs, "/v1/health/service/web?index=7&wait=1m\x00", n, func(q *batchQueue) *batch { return q.current })
+	close(release)
+	wg.Wait()
+	if got := calls.Load(); got != 1 {
+		t.Errorf("%d calls for %d blocking readers of one query, want 1", got, n)
+	}
+	for i, w := range answers {
+		if w.Header().Get("X-Consul-Index") != "8" {
+			t.Errorf("reader %d: index %q", i, w.Header().Get("X-Consul-Index"))
+		}
+	}
+}
+
+// A shared call whose readers have all left is cancelled.
+func TestAbandonedBatchIsCancelled(t *testing.T) {
+	bs := newBatches()
+	cancelled := make(chan struct{})
+	run := func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+		close(cancelled)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := httptest.NewRequest(http.MethodGet, "/v1/health/service/web?index=7", nil).WithContext(ctx)
+	served := make(chan struct{})
+	go func() {
+		_ = bs.serve(httptest.NewRecorder(), r, true, run)
+		close(served)
+	}()
+	waitReaders(t, bs, "/v1/health/service/web?index=7\x00", 1, func(q *batchQueue) *batch { return q.current })
+	cancel()
+	<-served
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call went on after its only reader left")
+	}
+}
+
+// waitReaders waits until the batch pick returns for key has n readers.
+func waitReaders(t *testing.T, bs *batches, key string, n int, pick func(*batchQueue) *batch) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		bs.mu.Lock()
+		var got int
+		if q := bs.reads[key]; q != nil {
+			if b := pick(q); b != nil {
+				got = b.readers
+			}
+		}
+		bs.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d readers on %q, want %d", got, key, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

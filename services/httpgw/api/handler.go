@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -87,8 +88,10 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		}
 		s.write(w, r, out)
 	}
-	if method == http.MethodGet && batchable(e.pattern, r) {
-		s.batches.serve(rec, r, run)
+	if share, join := batchMode(e.pattern, r); share && method == http.MethodGet {
+		if !s.batches.serve(rec, r, join, run) {
+			e.fail(s, rec, r, method, context.Cause(r.Context()))
+		}
 		return
 	}
 	run(rec, r)
