@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
+	"github.com/beaconmesh/beacon/platform/flags"
 	"github.com/beaconmesh/beacon/platform/logging"
 	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/platform/profile"
@@ -20,15 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// list is a repeatable string flag.
-type list []string
-
-func (l *list) String() string { return strings.Join(*l, ",") }
-func (l *list) Set(s string) error {
-	*l = append(*l, s)
-	return nil
-}
-
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "probe" {
 		// The container healthcheck: a query the catalog's own replicas
@@ -36,7 +27,8 @@ func main() {
 		os.Exit(probe.Command("beacon-dnsgw probe", os.Args[2:], "127.0.0.1:8600", probe.DNSCheck("consul.service.consul.")))
 	}
 	cfg := daemon.DefaultConfig()
-	var recursors, catalogs list
+	var recursors flags.StringList
+	catalogs := &flags.AddrList{Addrs: cfg.CatalogAddrs}
 	logLevel := "info"
 	logJSON := false
 
@@ -53,7 +45,7 @@ func main() {
 	fs.IntVar(&cfg.ARecordLimit, "a-record-limit", cfg.ARecordLimit, "most address records in one answer (0: no limit)")
 	fs.IntVar(&cfg.UDPAnswerLimit, "udp-answer-limit", cfg.UDPAnswerLimit, "most answers in a UDP reply without EDNS0 (at most 8 count)")
 	fs.StringVar(&cfg.Token, "token", "", "ACL token sent with catalog reads")
-	fs.Var(&catalogs, "catalog", "catalog gRPC address; repeatable (default 127.0.0.1:8502)")
+	fs.Var(catalogs, "catalog", "catalog gRPC address; repeatable or comma-separated (default 127.0.0.1:8502)")
 	fs.StringVar(&logLevel, "log-level", logLevel, "trace, debug, info, warn or error")
 	fs.BoolVar(&logJSON, "log-json", logJSON, "log as JSON")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "address to serve GET /metrics on (off when empty)")
@@ -70,9 +62,7 @@ func main() {
 	}
 	cfg.Logger = logging.New(os.Stderr, level, logJSON)
 	cfg.Recursors = recursors
-	if len(catalogs) > 0 {
-		cfg.CatalogAddrs = catalogs
-	}
+	cfg.CatalogAddrs = catalogs.Addrs
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Registerer = reg

@@ -28,7 +28,8 @@ func main() {
 		os.Exit(probe.Command("beacon-health probe", os.Args[2:], daemon.DefaultGRPCAddr, probe.GRPCCheck("")))
 	}
 	cfg := daemon.DefaultConfig()
-	var catalogs, configDirs, nodeMeta flags.StringList
+	var configDirs, nodeMeta flags.StringList
+	catalogs := &flags.AddrList{Addrs: cfg.CatalogAddrs}
 	logLevel, logJSON := "info", false
 
 	fs := flag.NewFlagSet("beacon-health", flag.ExitOnError)
@@ -36,7 +37,7 @@ func main() {
 	fs.StringVar(&cfg.Datacenter, "datacenter", cfg.Datacenter, "datacenter of the node")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "the node's address in the catalog (default: the local address that routes to the catalog)")
 	fs.Var(&nodeMeta, "node-meta", "node meta as key:value; repeatable")
-	fs.Var(&catalogs, "catalog", "catalog gRPC address; repeatable (default 127.0.0.1:8502)")
+	fs.Var(catalogs, "catalog", "catalog gRPC address; repeatable or comma-separated (default 127.0.0.1:8502)")
 	fs.Var(&configDirs, "config-dir", "directory of *.json and *.hcl service definitions; repeatable")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory that keeps the node ID")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", cfg.GRPCAddr, "address of the agent gRPC API")
@@ -54,9 +55,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "beacon-health: %v\n", err)
 		os.Exit(2)
 	}
-	if len(catalogs) > 0 {
-		cfg.CatalogAddrs = catalogs
-	}
+	cfg.CatalogAddrs = catalogs.Addrs
 	cfg.ConfigDirs = configDirs
 	for _, kv := range nodeMeta {
 		k, v, ok := strings.Cut(kv, ":")

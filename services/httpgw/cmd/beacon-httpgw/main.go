@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
+	"github.com/beaconmesh/beacon/platform/flags"
 	"github.com/beaconmesh/beacon/platform/logging"
 	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/platform/profile"
@@ -19,33 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// addrList is a repeatable flag; the first use replaces the default.
-type addrList struct {
-	vals []string
-	set  bool
-}
-
-func (l *addrList) String() string { return strings.Join(l.vals, ",") }
-
-func (l *addrList) Set(v string) error {
-	if !l.set {
-		l.vals, l.set = nil, true
-	}
-	for a := range strings.SplitSeq(v, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			l.vals = append(l.vals, a)
-		}
-	}
-	return nil
-}
-
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "probe" {
 		// The container healthcheck: GET /v1/status/leader names a leader.
 		os.Exit(probe.Command("beacon-httpgw probe", os.Args[2:], "127.0.0.1:8500", probe.LeaderCheck()))
 	}
 	cfg := daemon.DefaultConfig()
-	catalogs := &addrList{vals: cfg.CatalogAddrs}
+	catalogs := &flags.AddrList{Addrs: cfg.CatalogAddrs}
 	flag.StringVar(&cfg.Addr, "http-addr", cfg.Addr, "address to serve the HTTP API on")
 	flag.Var(catalogs, "catalog", "gRPC address of a catalog replica (repeatable, or comma-separated)")
 	flag.StringVar(&cfg.AgentAddr, "agent", cfg.AgentAddr, `gRPC address of the node agent serving /v1/agent/* ("" for none)`)
@@ -60,7 +40,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "beacon-httpgw:", err)
 		os.Exit(2)
 	}
-	cfg.CatalogAddrs = catalogs.vals
+	cfg.CatalogAddrs = catalogs.Addrs
 	cfg.Logger = logging.New(os.Stderr, level, *logJSON)
 	cfg.Gatherer = prometheus.DefaultGatherer
 
