@@ -6,12 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beaconmesh/beacon/platform/freeport"
 )
 
 // replica is one beacon-catalog process and the proxy peers reach it by.
@@ -57,16 +58,8 @@ type cluster struct {
 	lost map[int]error
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a loopback address for a process of the test to listen on.
+func freeAddr(t *testing.T) string { return freeport.MustAddr(t) }
 
 // startCluster starts the replicas and gateways and waits until a leader is
 // known everywhere and every gateway answers a consistent read.

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,19 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/freeport"
 	consulapi "github.com/hashicorp/consul/api"
 )
 
-// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr returns a 127.0.0.1 address for a process of the test to listen on.
+func freeAddr(t *testing.T) string { return freeport.MustAddr(t) }
 
 // waitFor polls cond until it returns nil or d passes, and then fails the
 // test with cond's last error.

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/beaconmesh/beacon/platform/freeport"
 )
 
 var (
@@ -169,13 +171,13 @@ func kill(cmd *exec.Cmd) {
 	_ = cmd.Process.Kill()
 }
 
+// freeAddr returns a 127.0.0.1 address for a process of the test to listen on.
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		panic(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // waitLeader waits until a consistent KV read through the gateway answers.

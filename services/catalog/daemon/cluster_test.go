@@ -146,6 +146,17 @@ func (c *testCluster) stop(r *replica) {
 	r.cancel = nil
 }
 
+// follower returns a replica other than leader.
+func (c *testCluster) follower(leader *replica) *replica {
+	for _, r := range c.replicas {
+		if r != leader {
+			return r
+		}
+	}
+	c.t.Fatal("a cluster of one has no follower")
+	return nil
+}
+
 // leader waits until every live replica agrees on a leader and returns it.
 func (c *testCluster) leader(timeout time.Duration) *replica {
 	c.t.Helper()
@@ -207,13 +218,7 @@ func waitValue(t *testing.T, r *replica, key, value string, timeout time.Duratio
 func TestThreeReplicasReplicateAndFailOver(t *testing.T) {
 	c := newTestCluster(t, 3)
 	leader := c.leader(15 * time.Second)
-	var follower *replica
-	for _, r := range c.replicas {
-		if r != leader {
-			follower = r
-			break
-		}
-	}
+	follower := c.follower(leader)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -353,13 +358,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 func TestStoppedReplicaBecomesFailedMember(t *testing.T) {
 	c := newTestCluster(t, 3)
 	leader := c.leader(15 * time.Second)
-	var follower *replica
-	for _, r := range c.replicas {
-		if r != leader {
-			follower = r
-			break
-		}
-	}
+	follower := c.follower(leader)
 	status := func() (catalogv1.MemberStatus, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

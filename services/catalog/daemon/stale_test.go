@@ -29,13 +29,7 @@ func staleGet(r *replica, key string) (*kvv1.GetResponse, error) {
 func TestStaleReadsWaitForCatchUpAfterRestart(t *testing.T) {
 	c := newTestCluster(t, 3)
 	leader := c.leader(15 * time.Second)
-	var follower *replica
-	for _, r := range c.replicas {
-		if r != leader {
-			follower = r
-			break
-		}
-	}
+	follower := c.follower(leader)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := put(ctx, leader, "k", "v1"); err != nil {
@@ -88,13 +82,7 @@ func TestStaleReadsWaitForCatchUpAfterRestart(t *testing.T) {
 func TestStaleReadsHonourMinStateIndex(t *testing.T) {
 	c := newTestCluster(t, 3)
 	leader := c.leader(15 * time.Second)
-	var follower *replica
-	for _, r := range c.replicas {
-		if r != leader {
-			follower = r
-			break
-		}
-	}
+	follower := c.follower(leader)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	kv := func(r *replica) kvv1.KVServiceClient { return kvv1.NewKVServiceClient(r.conn) }

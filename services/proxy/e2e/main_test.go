@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/beaconmesh/beacon/platform/freeport"
 )
 
 var binDir string
@@ -139,16 +141,9 @@ func (p *proc) stop(t *testing.T) {
 	}
 }
 
-// freePort returns a port that was free a moment ago on 127.0.0.1.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// freePort returns a port on 127.0.0.1 for a process of the test to
+// listen on.
+func freePort(t *testing.T) int { return freeport.MustPort(t) }
 
 // echoServer accepts connections and writes back what it reads, until
 // the test ends.
