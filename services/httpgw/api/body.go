@@ -25,6 +25,10 @@ const (
 	maxTxnBody = 512 << 10
 )
 
+// drainLimit is how far past its limit a refused body is still read, so
+// that the client gets the 413 (see readBody).
+const drainLimit = 4 << 20
+
 // rpcTimeout bounds a catalog call, on top of a blocking query's wait.
 const rpcTimeout = 30 * time.Second
 
@@ -42,6 +46,13 @@ func callContext(r *http.Request, opts *queryv1.ReadOptions) (context.Context, c
 // readBody reads r's body, refusing more than limit bytes with a 413.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
+		// Read a body that is only somewhat too large before refusing it:
+		// answering while the client is still sending makes the server
+		// close with unread data, the client sees a reset instead of the
+		// 413, and the connection cannot be reused. Bigger ones are cut.
+		if r.ContentLength <= limit+drainLimit {
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, r.ContentLength))
+		}
 		return nil, tooLarge(fmt.Sprintf("Request body(%d bytes) too large, max size: %d bytes", r.ContentLength, limit))
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
