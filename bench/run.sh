@@ -27,6 +27,10 @@
 #            (bench/checkload): catalog writes/s and the agent's CPU while
 #            nothing changes and while 1% flap, beside a bare net/http
 #            poller of the same URLs, over CHECKS_WINDOW (30s) each.
+#   deploy   the compose deployment (when Docker is there): cold start to
+#            all healthy, leader failover, image sizes, from one run of
+#            tests/compose's TestLeaderStopped (its TestMain builds the
+#            images and starts deploy/docker-compose.yml).
 #   proxy    bench/tcpfloor through: nothing (direct loopback), Beacon's two
 #            sidecars (beacon-proxy, mutual TLS between them), two HAProxy
 #            sidecars with mutual TLS: BULK_MIB MiB over one connection,
@@ -36,7 +40,7 @@
 # process under bench/out/<stamp>/profiles), DNS_SECONDS (5), HTTP_SECONDS
 # (5), KV_SECONDS (3), WAITERS (10000), SIZES ("1000 10000 50000"),
 # COMPARE_AT (10000), BULK_MIB (1024), CHECKS (5000), CHECKS_WINDOW (30s),
-# SECTIONS ("startup scale kv checks proxy"),
+# SECTIONS ("startup scale kv checks proxy deploy"),
 # QUICK=1 (a short development run: 1 repetition, small sizes, 1 s
 # measurements; it does not touch bench/RESULTS.md).
 set -uo pipefail
@@ -58,7 +62,7 @@ COMPARE_AT=${COMPARE_AT:-10000}
 BULK_MIB=${BULK_MIB:-1024}
 CHECKS=${CHECKS:-5000}
 CHECKS_WINDOW=${CHECKS_WINDOW:-30s}
-SECTIONS=${SECTIONS:-startup scale kv checks proxy}
+SECTIONS=${SECTIONS:-startup scale kv checks proxy deploy}
 began=$SECONDS
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="$root/bench/out/$stamp"
@@ -503,6 +507,19 @@ checks_section() {
 	done
 }
 
+# deploy_section: one run of the compose tests' failover test, which
+# reports its figures through BEACON_BENCH_OUT.
+deploy_section() {
+	run=1
+	if ! docker info >/dev/null 2>&1; then
+		missing deploy-up deploy "no Docker engine"
+		return
+	fi
+	log "deploy: compose cluster cold start and leader failover (tests/compose)"
+	(cd tests && BEACON_BENCH_OUT="$results" BEACON_BENCH_RUN=1 go test -count=1 -timeout 15m -run '^TestLeaderStopped$' ./compose/) \
+		>>"$out/deploy.log" 2>&1 || log "deploy: the compose test failed (see $out/deploy.log)"
+}
+
 startup_section() {
 	for ((run = 1; run <= RUNS; run++)); do
 		log "startup: dev agent start-to-leader, repetition $run/$RUNS"
@@ -522,6 +539,7 @@ for s in $SECTIONS; do
 	scale) scale ;;
 	kv) kv_section ;;
 	checks) checks_section ;;
+	deploy) deploy_section ;;
 	proxy) proxy_section ;;
 	*) log "unknown section $s" ;;
 	esac

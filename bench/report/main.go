@@ -107,6 +107,7 @@ func render(rs []result.Result) string {
 	fanoutTable(&b, t)
 	checksTable(&b, t)
 	tcpTable(&b, t)
+	deployTable(&b, t)
 	return b.String()
 }
 
@@ -160,6 +161,7 @@ var limits = []limit{
 	{"fanout-10k/httpgw", "Blocking-query fan-out: p99 wake-up after one change (10k waiters)", "ms", 1000, func(r result.Result) float64 { return r.P99ms }},
 	{"fanout-10k/httpgw", "Blocking-query fan-out: beacon-httpgw RSS per waiter", "KiB", 16, func(r result.Result) float64 { return r.PerWaiterKiB }},
 	{"tcp-rtt/beacon-mtls2", "Proxy 64-byte round trip p50 through two Beacon sidecars", "µs", 200, func(r result.Result) float64 { return r.P50ms * 1000 }},
+	{"deploy-failover", "Compose: a new leader after the leader's container stops", "s", 5, func(r result.Result) float64 { return r.Seconds }},
 	{"checks-steady/beacon-health", "Health checks, nothing changing: catalog writes/s", "writes/s", 1, func(r result.Result) float64 { return r.Rate }},
 	{"checks-steady/beacon-health", "Health checks, nothing changing: beacon-health CPU", "% of a core", 10, cpu},
 }
@@ -458,6 +460,38 @@ func checksTable(b *strings.Builder, t *table) {
 			rss = median(s.rs, func(r result.Result) float64 { return float64(r.RSSKiB) / 1024 }, "%.0f")
 		}
 		fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s |\n", s.name, len(s.rs), s.rs[0].Total, writes, cell(s.rs, cpu, "%.1f"), rss)
+	}
+	fmt.Fprintln(b)
+}
+
+// deployTable shows the compose deployment's figures (bench/run.sh runs
+// tests/compose for them): cold start to healthy, failover, image sizes.
+func deployTable(b *strings.Builder, t *table) {
+	sets := t.kind(result.KindDeploy, prefixed("deploy-"))
+	if len(sets) == 0 {
+		return
+	}
+	fmt.Fprintln(b, heading+" Docker Compose deployment (tests/compose against deploy/docker-compose.yml)")
+	fmt.Fprintln(b)
+	fmt.Fprintln(b, "| measurement | runs | value median (min–max) | goal |")
+	fmt.Fprintln(b, "|---|---:|---|---|")
+	for _, s := range sets {
+		if len(s.rs) == 0 {
+			fmt.Fprintf(b, "| %s | 0 | missing: %s | – |\n", s.name, s.missing)
+			continue
+		}
+		switch {
+		case s.name == "deploy-up":
+			fmt.Fprintf(b, "| cold start (static binaries, images, `up`) to all healthy, s | %d | %s | – |\n", len(s.rs),
+				cell(s.rs, func(r result.Result) float64 { return r.Seconds }, "%.0f"))
+		case s.name == "deploy-failover":
+			fmt.Fprintf(b, "| leader's container stopped → new leader, s | %d | %s | ≤ 5 s |\n", len(s.rs),
+				cell(s.rs, func(r result.Result) float64 { return r.Seconds }, "%.2f"))
+		default:
+			mb := func(r result.Result) float64 { return float64(r.Bytes) / 1e6 }
+			v := statOf(s.rs, mb)
+			fmt.Fprintf(b, "| image %s, MB | %d | %.1f | ≤ 25 MB: %s |\n", strings.TrimPrefix(s.name, "deploy-image/"), len(s.rs), v.m, yesNo(v.m <= 25))
+		}
 	}
 	fmt.Fprintln(b)
 }

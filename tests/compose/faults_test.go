@@ -252,6 +252,7 @@ func TestLeaderStopped(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	benchFigure("deploy-failover", elected.Seconds(), 0)
 	acked, failed, errs := w.stop()
 	t.Logf("leader %s stopped; %s leads %s later; %d writes acknowledged, %d failed %v",
 		old, newLeader, elected.Round(10*time.Millisecond), len(acked), failed, errs)

@@ -43,7 +43,10 @@ func TestMain(m *testing.M) {
 	start := time.Now()
 	cl, upErr = setUp(project, tag)
 	if upErr == nil {
-		fmt.Fprintf(os.Stderr, "compose: cluster %s healthy %s after the start of TestMain\n", project, time.Since(start).Round(time.Second))
+		took := time.Since(start)
+		fmt.Fprintf(os.Stderr, "compose: cluster %s healthy %s after the start of TestMain\n", project, took.Round(time.Second))
+		benchFigure("deploy-up", took.Seconds(), 0)
+		recordImageSizes(tag)
 	}
 	code := m.Run()
 	if cl != nil {

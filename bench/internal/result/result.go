@@ -24,6 +24,7 @@ const (
 	KindRestore  = "restore"  // PUT /v1/snapshot: bytes and seconds
 	KindChecks   = "checks"   // health checks on one agent: catalog writes/s and agent CPU
 	KindTCP      = "tcp"      // a TCP path: bulk MiB/s, or 64-byte round trips, or new connections/s
+	KindDeploy   = "deploy"   // the compose deployment (tests/compose): seconds, or an image's bytes
 )
 
 // Result is one measurement.
