@@ -8,21 +8,14 @@ package probe
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// GRPC checks grpc.health.v1 of service ("" for the server) at addr.
-func GRPC(addr, service string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return GRPCContext(ctx, addr, service)
-}
-
-// GRPCContext is GRPC bounded by ctx.
+// GRPCContext checks grpc.health.v1 of service ("" for the server) at
+// addr, waiting for the connection until ctx ends.
 func GRPCContext(ctx context.Context, addr, service string) error {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

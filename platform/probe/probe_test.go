@@ -2,6 +2,7 @@ package probe
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -153,7 +154,9 @@ func fakeGRPC(t *testing.T, st healthpb.HealthCheckResponse_ServingStatus) strin
 
 func TestGRPCTimeout(t *testing.T) {
 	start := time.Now()
-	err := GRPC(closedAddr(t), "", 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := GRPCContext(ctx, closedAddr(t), "")
 	if err == nil {
 		t.Fatal("probe of a closed port succeeded")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/beaconmesh/beacon/platform/flags"
 	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/platform/profile"
 	"github.com/beaconmesh/beacon/services/catalog/daemon"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,9 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "probe" {
-		os.Exit(runProbe(os.Args[2:]))
+		// The container healthcheck: gRPC health is SERVING while the
+		// replica knows a leader.
+		os.Exit(probe.Command("beacon-catalog probe", os.Args[2:], "127.0.0.1:8502", probe.GRPCCheck("")))
 	}
 	cfg := daemon.DefaultConfig()
 	fs := flag.NewFlagSet("beacon-catalog", flag.ExitOnError)
