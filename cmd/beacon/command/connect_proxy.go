@@ -19,11 +19,9 @@ func (c *connectProxyCommand) Synopsis() string { return cmdline.Synopsis }
 func (c *connectProxyCommand) Help() string     { return cmdline.Help("beacon connect proxy") }
 
 func (c *connectProxyCommand) Run(args []string) int {
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			c.m.UI.Output(c.Help())
-			return 0
-		}
+	if helpRequested(args) {
+		c.m.UI.Output(c.Help())
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -119,11 +119,9 @@ func (c *demoProbeCommand) Help() string {
 }
 
 func (c *demoProbeCommand) Run(args []string) int {
-	for _, a := range args {
-		if a == "-h" || a == "-help" || a == "--help" {
-			c.ui.Output(c.Help())
-			return 0
-		}
+	if helpRequested(args) {
+		c.ui.Output(c.Help())
+		return 0
 	}
 	if len(args) > 0 && args[0] == "-http" {
 		return probe.Command("beacon demo probe", args[1:], "127.0.0.1:8080", probe.HTTPCheck("/health"))

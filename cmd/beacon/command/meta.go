@@ -48,6 +48,17 @@ func (c *clientCommand) init(m *Meta, name, usage string, server bool) {
 // Help is the usage text followed by every flag.
 func (c *clientCommand) Help() string { return usageWithOptions(c.usage, c.fs) }
 
+// helpRequested reports whether args ask for help, for commands that hand
+// their arguments to a parser of their own (which would print to stderr).
+func helpRequested(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
 // usageWithOptions is usage followed by an Options section listing every
 // flag of fs.
 func usageWithOptions(usage string, fs *flag.FlagSet) string {
