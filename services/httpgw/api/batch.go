@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/beaconmesh/beacon/platform/token"
 )
 
 // Read batching. Many clients ask the same few questions: every sidecar
@@ -33,13 +36,13 @@ import (
 // shared.
 var batchPrefixes = []string{"/v1/catalog/", "/v1/health/", "/v1/kv/"}
 
-// batchMode says how r, a GET of the route pattern, may share its answer:
+// batchMode says how a GET of the route pattern with query q may share its answer:
 // not at all, with the next call (plain reads), or with the call under way
 // (blocking reads, join).
-func batchMode(pattern string, r *http.Request) (share, join bool) {
+func batchMode(pattern string, q url.Values) (share, join bool) {
 	for _, p := range batchPrefixes {
 		if strings.HasPrefix(pattern, p) {
-			_, blocking := r.URL.Query()["index"]
+			_, blocking := q["index"]
 			return true, blocking
 		}
 	}
@@ -72,9 +75,9 @@ type batch struct {
 func newBatches() *batches { return &batches{reads: map[string]*batchQueue{}} }
 
 // batchKey identifies reads that get the same answer: the route, the whole
-// query and the token the call is made with.
+// query and the token the call is made with (already in r's context).
 func batchKey(r *http.Request) string {
-	return r.URL.Path + "?" + r.URL.RawQuery + "\x00" + requestToken(r)
+	return r.URL.Path + "?" + r.URL.RawQuery + "\x00" + token.From(r.Context())
 }
 
 // newBatch is a batch whose call runs r detached from r's client, recording

@@ -86,7 +86,7 @@ func TestBatchMode(t *testing.T) {
 		{"/v1/snapshot", "/v1/snapshot", false, false},
 	}
 	for _, tt := range tests {
-		share, join := batchMode(tt.pattern, httptest.NewRequest(http.MethodGet, tt.url, nil))
+		share, join := batchMode(tt.pattern, httptest.NewRequest(http.MethodGet, tt.url, nil).URL.Query())
 		if share != tt.share || join != tt.join {
 			t.Errorf("batchMode(%s, %s) = %v, %v; want %v, %v", tt.pattern, tt.url, share, join, tt.share, tt.join)
 		}

@@ -75,11 +75,12 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if err := checkCommon(r, s.dc); err != nil {
+	q := r.URL.Query() // parsed once for the checks every request shares
+	if err := checkCommon(r, q, s.dc); err != nil {
 		e.fail(s, rec, r, method, err)
 		return
 	}
-	r = r.WithContext(token.With(r.Context(), requestToken(r)))
+	r = r.WithContext(token.With(r.Context(), requestToken(r, q)))
 	run := func(w http.ResponseWriter, r *http.Request) {
 		out, err := h(w, r)
 		if err != nil {
@@ -88,7 +89,7 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		}
 		s.write(w, r, out)
 	}
-	if share, join := batchMode(e.pattern, r); share && method == http.MethodGet {
+	if share, join := batchMode(e.pattern, q); share && method == http.MethodGet {
 		if !s.batches.serve(rec, r, join, run) {
 			e.fail(s, rec, r, method, context.Cause(r.Context()))
 		}

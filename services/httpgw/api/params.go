@@ -29,8 +29,7 @@ const MaxBlockingTime = maxWait + maxWait/jitterFraction
 // checkCommon applies the query parameters every route shares: ?dc must
 // name this datacenter, and the Enterprise namespace and partition may only
 // be the default ones.
-func checkCommon(r *http.Request, localDC string) error {
-	q := r.URL.Query()
+func checkCommon(r *http.Request, q url.Values, localDC string) error {
 	if dc := q.Get("dc"); dc != "" && !strings.EqualFold(dc, localDC) {
 		return &httpError{status: http.StatusInternalServerError, msg: "No path to datacenter"}
 	}
@@ -53,8 +52,8 @@ func isDefault(v string) bool { return v == "" || strings.EqualFold(v, "default"
 
 // requestToken finds the caller's ACL token where Consul looks for it:
 // ?token=, then X-Consul-Token, then Authorization: Bearer.
-func requestToken(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
+func requestToken(r *http.Request, q url.Values) string {
+	if t := q.Get("token"); t != "" {
 		return t
 	}
 	if t := r.Header.Get("X-Consul-Token"); t != "" {
