@@ -8,6 +8,7 @@ package freeport
 import (
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 )
 
@@ -55,10 +56,9 @@ func MustAddr(t TB) string {
 // MustPort is MustAddr's port.
 func MustPort(t TB) int {
 	t.Helper()
-	addr := MustAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	var n int
-	if _, err := fmt.Sscan(port, &n); err != nil {
+	_, port, _ := net.SplitHostPort(MustAddr(t))
+	n, err := strconv.Atoi(port)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -115,7 +115,7 @@ func run(m *testing.M) int {
 			return 1
 		}
 	}
-	bind, grpcAddr, httpAddr := freeAddr(), freeAddr(), freeAddr()
+	bind, grpcAddr := freeAddr(), freeAddr()
 	catalog, _, err := start(dir, "catalog", filepath.Join(dir, "beacon-catalog"), "-node", "h0", "-data-dir", filepath.Join(dir, "data"),
 		"-bind", bind, "-grpc-addr", grpcAddr, "-bootstrap-expect", "1", "-log-level", "warn")
 	if err != nil {
@@ -123,23 +123,26 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer kill(catalog)
-	gwCmd, done, err := start(dir, "httpgw", filepath.Join(dir, "beacon-httpgw"), "-http-addr", httpAddr, "-catalog", grpcAddr,
-		"-datacenter", "dc1", "-node", "hostile-gw", "-log-level", "warn")
-	if err != nil {
+	// startGateway runs the beacon-httpgw in binDir as name, on a new port.
+	startGateway := func(name, binDir string) (*gateway, error) {
+		addr := freeAddr()
+		cmd, done, err := start(dir, name, filepath.Join(binDir, "beacon-httpgw"), "-http-addr", addr, "-catalog", grpcAddr,
+			"-datacenter", "dc1", "-node", "hostile-"+strings.TrimPrefix(name, "http"), "-log-level", "warn")
+		if err != nil {
+			return nil, err
+		}
+		return &gateway{addr: addr, cmd: cmd, logPath: filepath.Join(dir, name+".log"), done: done}, nil
+	}
+	if gw, err = startGateway("httpgw", dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer kill(gwCmd)
-	gw = &gateway{addr: httpAddr, cmd: gwCmd, logPath: filepath.Join(dir, "httpgw.log"), done: done}
-	plainAddr := freeAddr()
-	plainCmd, plainDone, err := start(dir, "httpgw-plain", filepath.Join(plainDir, "beacon-httpgw"), "-http-addr", plainAddr, "-catalog", grpcAddr,
-		"-datacenter", "dc1", "-node", "hostile-gw-plain", "-log-level", "warn")
-	if err != nil {
+	defer kill(gw.cmd)
+	if gwPlain, err = startGateway("httpgw-plain", plainDir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer kill(plainCmd)
-	gwPlain = &gateway{addr: plainAddr, cmd: plainCmd, logPath: filepath.Join(dir, "httpgw-plain.log"), done: plainDone}
+	defer kill(gwPlain.cmd)
 	if err := waitLeader(30 * time.Second); err != nil {
 		fmt.Fprintf(os.Stderr, "catalog and gateway not ready: %v\n%s\n%s", err, tail(filepath.Join(dir, "catalog.log")), tail(gw.logPath))
 		return 1
