@@ -75,23 +75,15 @@ func forwardRead[Resp any](ctx context.Context, s *Server, opts *queryv1.ReadOpt
 // waitForLeader returns the leader's address, waiting up to the hold timeout
 // for an election to finish.
 func (s *Server) waitForLeader(ctx context.Context) (string, error) {
-	if addr := s.node.LeaderAddr(); addr != "" {
-		return addr, nil
+	var addr string
+	known := func() bool {
+		addr = s.node.LeaderAddr()
+		return addr != ""
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.HoldTimeout)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return "", errNoLeader
-		case <-t.C:
-			if addr := s.node.LeaderAddr(); addr != "" {
-				return addr, nil
-			}
-		}
+	if !pollUntil(ctx, s.cfg.HoldTimeout, 20*time.Millisecond, known) {
+		return "", errNoLeader
 	}
+	return addr, nil
 }
 
 // serveRead answers a read: on the leader unless the read may be stale,

@@ -107,18 +107,35 @@ func (s *Server) leaderRead(ctx context.Context) error {
 }
 
 func (s *Server) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.HoldTimeout)
-	defer cancel()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !s.ready.Load() {
-		select {
-		case <-ctx.Done():
-			return errNoLeader
-		case <-t.C:
-		}
+	if !pollUntil(ctx, s.cfg.HoldTimeout, 10*time.Millisecond, s.ready.Load) {
+		return errNoLeader
 	}
 	return nil
+}
+
+// pollUntil checks cond every interval until it holds (true) or until
+// timeout passes or ctx ends (false). It does not check cond once more
+// when ctx ends: a replica shutting down cancels ctx, and cond's Raft calls
+// may then not return (a version that did held shutdown in the tests). cond is checked at once, so a condition that
+// already holds costs no timer.
+func pollUntil(ctx context.Context, timeout, interval time.Duration, cond func() bool) bool {
+	if cond() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			if cond() {
+				return true
+			}
+		}
+	}
 }
 
 // caughtUp reports whether this replica may serve stale reads: it has
@@ -157,19 +174,8 @@ func (s *Server) caughtUp() bool {
 
 // waitCaughtUp waits, up to the hold timeout, until caughtUp holds.
 func (s *Server) waitCaughtUp(ctx context.Context) error {
-	if s.caughtUp() {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.HoldTimeout)
-	defer cancel()
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !s.caughtUp() {
-		select {
-		case <-ctx.Done():
-			return errNotCaughtUp
-		case <-t.C:
-		}
+	if !pollUntil(ctx, s.cfg.HoldTimeout, 10*time.Millisecond, s.caughtUp) {
+		return errNotCaughtUp
 	}
 	return nil
 }
@@ -177,19 +183,9 @@ func (s *Server) waitCaughtUp(ctx context.Context) error {
 // waitState waits, up to timeout, until this replica's state reflects Raft
 // index min (0: at once).
 func (s *Server) waitState(ctx context.Context, min uint64, timeout time.Duration) error {
-	if min == 0 || s.fsm.State().MaxIndex() >= min {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for s.fsm.State().MaxIndex() < min {
-		select {
-		case <-ctx.Done():
-			return status.Errorf(codes.Unavailable, "this replica has not yet applied index %d (min_state_index)", min)
-		case <-t.C:
-		}
+	applied := func() bool { return s.fsm.State().MaxIndex() >= min }
+	if min > 0 && !pollUntil(ctx, timeout, 2*time.Millisecond, applied) {
+		return status.Errorf(codes.Unavailable, "this replica has not yet applied index %d (min_state_index)", min)
 	}
 	return nil
 }
