@@ -137,7 +137,18 @@ fi
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 load_start=$(loadavg)
 
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
+# port: the next of a pool of distinct ports, free for TCP and UDP when the
+# run began (bench/loadgen -op ports holds them all while it picks, so none
+# repeats: a port picked, released and picked again would put two servers
+# on one address). The index lives in a file because $(port) is a subshell.
+mapfile -t port_pool < <(bin/loadgen -op ports -total 600)
+echo 0 >"$work/port.idx"
+port() {
+	local i
+	i=$(<"$work/port.idx")
+	echo $((i + 1)) >"$work/port.idx"
+	echo "${port_pool[i]:?bench: the port pool ran out}"
+}
 
 # start LABEL LOG CMD...: runs CMD in the background, with profile files
 # named after LABEL when PROFILE=1; sets $last.

@@ -159,10 +159,11 @@ func reportHealth(ctx context.Context, node *cluster.Node, srv *rpcserver.Server
 // advertised host, resolved when it is a name (as in docker compose); else,
 // when that is unspecified, the gRPC listener's host.
 func nodeAddress(ctx context.Context, advertised, grpcAddr string) string {
-	if ip := net.ParseIP(advertised); ip != nil && !ip.IsUnspecified() {
+	ip := net.ParseIP(advertised)
+	if ip != nil && !ip.IsUnspecified() {
 		return advertised
 	}
-	if net.ParseIP(advertised) == nil && advertised != "" {
+	if ip == nil && advertised != "" {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		ips, err := net.DefaultResolver.LookupIPAddr(rctx, advertised)
 		cancel()
