@@ -47,7 +47,7 @@ func (c *demoEchoCommand) Synopsis() string { return "Runs the demo TCP echo ser
 func (c *demoEchoCommand) Help() string     { return usageWithOptions(demoEchoUsage, c.flags()) }
 
 func (c *demoEchoCommand) Run(args []string) int {
-	if ok, code := parseDemoFlags(c.ui, c.flags(), args, c.Help); !ok {
+	if ok, code := parseFlags(c.ui, "demo echo", c.flags(), args, c.Help); !ok {
 		return code
 	}
 	logger := logging.New(os.Stderr, slog.LevelInfo, false).With("service", "demo-echo")
@@ -79,29 +79,13 @@ func (c *demoWebCommand) Synopsis() string { return "Runs the demo web service, 
 func (c *demoWebCommand) Help() string     { return usageWithOptions(demoWebUsage, c.flags()) }
 
 func (c *demoWebCommand) Run(args []string) int {
-	if ok, code := parseDemoFlags(c.ui, c.flags(), args, c.Help); !ok {
+	if ok, code := parseFlags(c.ui, "demo web", c.flags(), args, c.Help); !ok {
 		return code
 	}
 	logger := logging.New(os.Stderr, slog.LevelInfo, false).With("service", "demo-web")
 	return runDemo(c.ui, logger, c.listen, func(ctx context.Context, ln net.Listener) error {
 		return serveHTTP(ctx, ln, webHandler(c.upstream, logger))
 	})
-}
-
-// parseDemoFlags parses args into fs; when it returns false the command
-// exits with code: 0 after -h (help printed), 1 after a bad flag.
-func parseDemoFlags(ui cli.Ui, fs *flag.FlagSet, args []string, help func() string) (ok bool, code int) {
-	fs.SetOutput(io.Discard)
-	err := fs.Parse(args)
-	switch {
-	case err == nil:
-		return true, 0
-	case errors.Is(err, flag.ErrHelp):
-		ui.Output(help())
-		return false, 0
-	}
-	ui.Error(err.Error() + "\n\n" + help())
-	return false, 1
 }
 
 type demoProbeCommand struct{ ui cli.Ui }

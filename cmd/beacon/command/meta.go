@@ -72,15 +72,24 @@ func usageWithOptions(usage string, fs *flag.FlagSet) string {
 // parse parses args. When it returns false the command should exit with
 // code: 0 after -h, 1 after a bad flag.
 func (c *clientCommand) parse(args []string) (ok bool, code int) {
-	err := c.fs.Parse(args)
+	return parseFlags(c.UI, c.name, c.fs, args, c.Help)
+}
+
+// parseFlags parses args into the flag set of command name (quiet: errors
+// are printed here). When it returns false the command should exit with
+// code: 0 after -h, having printed help, or 1 after a bad flag, having
+// printed one line.
+func parseFlags(ui cli.Ui, name string, fs *flag.FlagSet, args []string, help func() string) (ok bool, code int) {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
 	switch {
 	case err == nil:
 		return true, 0
 	case errors.Is(err, flag.ErrHelp):
-		c.UI.Output(c.Help())
+		ui.Output(help())
 		return false, 0
 	}
-	c.fail("Error parsing flags: %v (see beacon %s -h)", err, c.name)
+	ui.Error(oneLine(fmt.Sprintf("Error parsing flags: %v (see beacon %s -h)", err, name)))
 	return false, 1
 }
 
