@@ -133,19 +133,28 @@ func (h *Handler) ServeDNSContext(ctx context.Context, w dns.ResponseWriter, req
 	if a := w.LocalAddr(); a != nil {
 		tcp = a.Network() == "tcp"
 	}
-	resp := h.Handle(ctx, req, tcp)
-	if resp == nil {
-		return
-	}
-	if err := w.WriteMsg(resp); err != nil {
-		h.logger.Debug("write dns reply", "error", err, "remote", w.RemoteAddr())
+	var rcode int
+	if wire, rc, ok := h.packed(h.cfg.Views.View(), req, tcp); ok {
+		rcode = rc
+		if _, err := w.Write(wire); err != nil {
+			h.logger.Debug("write dns reply", "error", err, "remote", w.RemoteAddr())
+		}
+	} else {
+		resp := h.Handle(ctx, req, tcp)
+		if resp == nil {
+			return
+		}
+		rcode = resp.Rcode
+		if err := w.WriteMsg(resp); err != nil {
+			h.logger.Debug("write dns reply", "error", err, "remote", w.RemoteAddr())
+		}
 	}
 	if h.cfg.Observe != nil {
 		var qtype uint16
 		if len(req.Question) > 0 {
 			qtype = req.Question[0].Qtype
 		}
-		h.cfg.Observe(qtype, resp.Rcode, time.Since(start))
+		h.cfg.Observe(qtype, rcode, time.Since(start))
 	}
 }
 
@@ -178,7 +187,7 @@ func (h *Handler) respond(v *view.View, req *dns.Msg, tcp bool) (resp *dns.Msg, 
 		return resp, false
 	}
 	q := req.Question[0]
-	zone, rest, reverse, inZone := h.zoneOf(strings.ToLower(dns.Fqdn(q.Name)))
+	zone, rest, reverse, inZone := h.zoneOf(lowerFqdn(q.Name))
 	if !inZone {
 		return h.bare(req, dns.RcodeRefused), true
 	}

@@ -48,10 +48,22 @@ func replyOPT(reqOpt *dns.OPT) *dns.OPT {
 	return opt
 }
 
-// finish turns a lookup result into the reply to req: header bits, the SOA
-// of negative answers, EDNS0, and as many answer units as the transport
-// allows. A UDP reply that leaves units out has TC set.
+// finish turns a lookup result into the reply to req, in a random order
+// when the result asks for one (see reply).
 func (h *Handler) finish(req *dns.Msg, res result, tcp bool) *dns.Msg {
+	units := res.units
+	if res.shuffle && len(units) > 1 {
+		units = slices.Clone(units)
+		rand.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
+	}
+	return h.reply(req, res, units, tcp)
+}
+
+// reply is the reply to req carrying res with its units in the given
+// order: header bits, the SOA of negative answers, EDNS0, and as many
+// answer units as the record limit and the transport allow. A UDP reply
+// that leaves units out has TC set.
+func (h *Handler) reply(req *dns.Msg, res result, units []unit, tcp bool) *dns.Msg {
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.Rcode = res.rcode
@@ -66,11 +78,6 @@ func (h *Handler) finish(req *dns.Msg, res result, tcp bool) *dns.Msg {
 		opt = replyOPT(reqOpt)
 	}
 
-	units := res.units
-	if res.shuffle && len(units) > 1 {
-		units = slices.Clone(units)
-		rand.Shuffle(len(units), func(i, j int) { units[i], units[j] = units[j], units[i] })
-	}
 	if res.limit > 0 && len(units) > res.limit {
 		units = units[:res.limit] // -a-record-limit: fewer records, not a truncation
 	}

@@ -55,6 +55,11 @@ func isKeyword(l string) bool {
 	return false
 }
 
+// lowerFqdn is a question name in the form zoneOf takes.
+func lowerFqdn(name string) string {
+	return strings.ToLower(dns.Fqdn(name))
+}
+
 // zoneOf places a lower-cased, fully qualified question name: in one of the
 // configured domains (the longest that matches), in a reverse zone, or
 // outside (ok false).

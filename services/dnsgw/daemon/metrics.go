@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/beaconmesh/beacon/services/dnsgw/view"
@@ -21,6 +22,11 @@ type metrics struct {
 	viewUpdates   prometheus.Counter
 	catalogErrors prometheus.Counter
 	viewAge       prometheus.GaugeFunc
+
+	// counters caches the queries counter of each (qtype, rcode) label
+	// pair, keyed by counterKey: a query then costs one lookup, not the
+	// label hashing of WithLabelValues.
+	counters sync.Map
 }
 
 func newMetrics(f *view.Follower) *metrics {
@@ -97,7 +103,12 @@ func (m *metrics) unregister(r prometheus.Registerer) {
 }
 
 func (m *metrics) observe(qtype uint16, rcode int, elapsed time.Duration) {
-	m.queries.WithLabelValues(qtypeLabel(qtype), rcodeLabel(rcode)).Inc()
+	key := counterKey(qtype, rcode)
+	c, ok := m.counters.Load(key)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(key, m.queries.WithLabelValues(qtypeLabel(qtype), rcodeLabel(rcode)))
+	}
+	c.(prometheus.Counter).Inc()
 	m.latency.Observe(elapsed.Seconds())
 }
 
@@ -106,6 +117,18 @@ func (m *metrics) swapped(v *view.View) {
 	m.viewInstances.Set(float64(v.InstanceCount()))
 	m.viewIndex.Set(float64(v.Index()))
 	m.viewUpdates.Inc()
+}
+
+// counterKey folds the types and codes that share the "other" label into
+// one key, so the counter cache stays as small as the label set.
+func counterKey(qtype uint16, rcode int) uint32 {
+	if qtypeLabel(qtype) == "other" {
+		qtype = dns.TypeNone
+	}
+	if rcodeLabel(rcode) == "other" {
+		rcode = 0xFFFF
+	}
+	return uint32(qtype)<<16 | uint32(uint16(rcode))
 }
 
 // qtypeLabel keeps the label's values few: types anyone asks a catalog
