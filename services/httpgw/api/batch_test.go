@@ -1,10 +1,14 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,8 +65,25 @@ func TestBatchesShareOnlyCallsThatStartAfterTheReader(t *testing.T) {
 		if idx := w.Header().Get("X-Consul-Index"); idx != "2" {
 			t.Errorf("reader %d got index %s: it joined a call that started before it", i, idx)
 		}
-		if gz := w.Header().Get("Content-Encoding") == "gzip"; gz != (i%2 == 0) {
+		gz := w.Header().Get("Content-Encoding") == "gzip"
+		if gz != (i%2 == 0) {
 			t.Errorf("reader %d: gzip %v, asked %v", i, gz, i%2 == 0)
+		}
+		body := w.Body.Bytes()
+		if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(len(body)) {
+			t.Errorf("reader %d: Content-Length %s for %d bytes", i, cl, len(body))
+		}
+		if gz {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("reader %d: %v", i, err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("reader %d: %v", i, err)
+			}
+		}
+		if string(body) != strings.Repeat("2", 2000) {
+			t.Errorf("reader %d: body %.20q…, want call 2's", i, body)
 		}
 	}
 	bs.mu.Lock()

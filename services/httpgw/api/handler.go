@@ -155,12 +155,9 @@ func writeBody(w http.ResponseWriter, r *http.Request, status int, contentType s
 	h.Set("Content-Type", contentType)
 	h.Add("Vary", "Accept-Encoding")
 	if len(body) >= gzipMinSize && acceptsGzip(r) {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		_, _ = zw.Write(body)
-		if zw.Close() == nil {
+		if zipped, ok := gzipBody(body); ok {
 			h.Set("Content-Encoding", "gzip")
-			body = buf.Bytes()
+			body = zipped
 		}
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -168,6 +165,17 @@ func writeBody(w http.ResponseWriter, r *http.Request, status int, contentType s
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
 	}
+}
+
+// gzipBody is body gzipped, or ok false if compressing failed.
+func gzipBody(body []byte) (zipped []byte, ok bool) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(body)
+	if zw.Close() != nil {
+		return nil, false
+	}
+	return buf.Bytes(), true
 }
 
 // writeText writes an error or message as plain text, as Consul does.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,20 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// series caches the collectors of each (route, method, code), so a
+	// request costs one map lookup rather than hashing its labels twice.
+	series sync.Map // seriesKey → series
+}
+
+type seriesKey struct {
+	route, method string
+	code          int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics() *metrics {
@@ -39,6 +54,18 @@ func (m *metrics) observe(route, method string, code int, d time.Duration) {
 	default:
 		method = "other" // keep label values bounded
 	}
-	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(d.Seconds())
+	if code < 100 || code > 999 {
+		code = 0 // keep label values bounded
+	}
+	key := seriesKey{route, method, code}
+	v, ok := m.series.Load(key)
+	if !ok {
+		v, _ = m.series.LoadOrStore(key, series{
+			requests: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+			duration: m.duration.WithLabelValues(route, method),
+		})
+	}
+	ser := v.(series)
+	ser.requests.Inc()
+	ser.duration.Observe(d.Seconds())
 }
