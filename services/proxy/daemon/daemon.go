@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 			ConnectTimeout: u.ConnectTimeout,
 			Logger:         logger.With("component", "upstream", "upstream", dest),
 			Handshake: func(ctx context.Context, raw net.Conn, _ upstream.Endpoint) (net.Conn, error) {
-				return mtls.Client(ctx, mgr, dest, raw)
+				return mtls.Client(ctx, mgr, dest, listener.Batching(raw))
 			},
 		})
 		if err != nil {

@@ -213,8 +213,57 @@ func (l *Listener) handle(ctx context.Context, raw net.Conn) {
 	l.logger.Debug("connection closed", "remote", raw.RemoteAddr(), "bytes_in", in, "bytes_out", out)
 }
 
-// bufPool holds the copy buffers: two per live connection, reused.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+// bufPool holds the copy buffers: two per live connection, reused; a
+// copy that fills its buffer (a bulk transfer) moves up to a large one
+// from bigPool, so that idle and chatty connections stay small.
+var (
+	bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+	bigPool = sync.Pool{New: func() any { b := make([]byte, batchBufSize); return &b }}
+)
+
+// copyBatched copies src to dst like io.CopyBuffer. When src is TLS over
+// a batchConn, it gathers every record already received into one write
+// to dst; when dst is, the records made of one chunk go out in one write.
+func copyBatched(dst, src net.Conn) (written int64, err error) {
+	bp, pool := bufPool.Get().(*[]byte), &bufPool
+	defer func() { pool.Put(bp) }()
+	rb, wb := batchOf(src), batchOf(dst)
+	for {
+		buf := *bp
+		nr, rerr := src.Read(buf)
+		if rerr == nil && rb != nil && nr > 0 {
+			nr, rerr = readMore(src, rb, buf, nr)
+		}
+		if nr > 0 {
+			if wb != nil {
+				wb.cork()
+			}
+			nw, werr := dst.Write(buf[:nr])
+			if wb != nil {
+				if ferr := wb.flush(); werr == nil {
+					werr = ferr
+				}
+			}
+			written += int64(nw)
+			if werr != nil {
+				return written, werr
+			}
+			if nw != nr {
+				return written, io.ErrShortWrite
+			}
+		}
+		if rerr != nil {
+			if rerr == io.EOF {
+				return written, nil
+			}
+			return written, rerr
+		}
+		if pool == &bufPool && len(buf)-nr < maxRecordPlaintext {
+			bufPool.Put(bp)
+			bp, pool = bigPool.Get().(*[]byte), &bigPool
+		}
+	}
+}
 
 // closeWriter is a connection that can be half-closed (TCP, TLS).
 type closeWriter interface{ CloseWrite() error }
@@ -235,9 +284,7 @@ func Pipe(a, b net.Conn) (aToB, bToA int64) {
 // or dst cannot be half-closed, it closes both so that the other
 // direction ends too.
 func copyHalf(dst, src net.Conn) int64 {
-	bp := bufPool.Get().(*[]byte)
-	n, err := io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *bp)
-	bufPool.Put(bp)
+	n, err := copyBatched(dst, src)
 	if err == nil {
 		if cw, ok := dst.(closeWriter); ok && cw.CloseWrite() == nil {
 			return n
@@ -247,13 +294,6 @@ func copyHalf(dst, src net.Conn) int64 {
 	src.Close()
 	return n
 }
-
-// onlyReader and onlyWriter hide a connection's WriteTo and ReadFrom so
-// that io.CopyBuffer uses the pooled buffer: one side is always TLS, so
-// neither could splice, and their fallbacks allocate a buffer each.
-type onlyReader struct{ io.Reader }
-
-type onlyWriter struct{ io.Writer }
 
 // Close closes the net.Listener of a Listener that will not Serve.
 func (l *Listener) Close() error { return l.cfg.Listener.Close() }

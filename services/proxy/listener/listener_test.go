@@ -307,3 +307,55 @@ func TestDrain(t *testing.T) {
 		t.Error("the live connection was not closed after the drain timeout")
 	}
 }
+
+// TestBatchedBulk sends megabytes both ways at once through two sidecars
+// whose TLS connections are both batched (records gathered per write and
+// per read), against a streaming echo and one that answers after EOF,
+// and checks every byte comes back in order.
+func TestBatchedBulk(t *testing.T) {
+	for _, whole := range []bool{false, true} {
+		ca := testca.New(t, trustDomain)
+		server := testca.Source{ID: testca.Identity(ca.ValidLeaf(t, "db"), ca.Roots())}
+		client := testca.Source{ID: testca.Identity(ca.ValidLeaf(t, "web"), ca.Roots())}
+		public := serve(t, PublicPrepare(server, intentions{"web": true}), TCPDial(echo(t, whole), time.Second), nil)
+		up := serve(t, nil, func(ctx context.Context) (net.Conn, error) {
+			raw, err := net.Dial("tcp", public.Addr().String())
+			if err != nil {
+				return nil, err
+			}
+			return mtls.Client(ctx, client, "db", Batching(raw))
+		}, nil)
+		payload := make([]byte, 8<<20+12345)
+		rand.Read(payload)
+		conn, err := net.Dial("tcp", up.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(60 * time.Second))
+		errc := make(chan error, 1)
+		go func() {
+			// Uneven writes, so that chunks and records do not line up.
+			var err error
+			for rest := payload; len(rest) > 0 && err == nil; {
+				n := min(len(rest), 1+len(rest)%70001)
+				_, err = conn.Write(rest[:n])
+				rest = rest[n:]
+			}
+			if err == nil {
+				err = conn.(*net.TCPConn).CloseWrite()
+			}
+			errc <- err
+		}()
+		got, err := io.ReadAll(conn)
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, payload) {
+			t.Fatalf("whole=%v: got %d bytes back, want the %d sent, in order", whole, len(got), len(payload))
+		}
+	}
+}

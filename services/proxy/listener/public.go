@@ -23,7 +23,7 @@ type Authorizer interface {
 func PublicPrepare(src mtls.Source, az Authorizer) Prepare {
 	cfg := mtls.ServerConfig(src)
 	return func(ctx context.Context, raw net.Conn) (net.Conn, error) {
-		conn := tls.Server(raw, cfg)
+		conn := tls.Server(Batching(raw), cfg)
 		if err := conn.HandshakeContext(ctx); err != nil {
 			return nil, fmt.Errorf("tls handshake: %w", err)
 		}
