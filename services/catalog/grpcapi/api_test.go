@@ -436,3 +436,50 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A read naming the index of the answer the client holds gets that answer
+// back without its payload while nothing changed, and in full once it did.
+func TestKnownIndexLeavesOutUnchangedAnswers(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	register := func(id string) uint64 {
+		t.Helper()
+		reg, err := a.catalog().Register(ctx, &catalogv1.RegisterRequest{
+			Node:    &catalogv1.Node{Node: "web-" + id, Address: "10.0.0.1"},
+			Service: &catalogv1.Service{Id: id, Service: "web", Port: 80},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reg.GetMeta().GetIndex()
+	}
+	register("a")
+	read := func(known uint64, mode queryv1.Consistency) *catalogv1.ServiceHealthResponse {
+		t.Helper()
+		resp, err := a.health().ServiceHealth(ctx, &catalogv1.ServiceHealthRequest{Service: "web",
+			Options: &queryv1.ReadOptions{KnownIndex: known, Consistency: mode}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, mode := range []queryv1.Consistency{queryv1.Consistency_CONSISTENCY_UNSPECIFIED, queryv1.Consistency_CONSISTENCY_STALE, queryv1.Consistency_CONSISTENCY_CONSISTENT} {
+		full := read(0, mode)
+		if len(full.GetInstances()) == 0 || full.GetMeta().GetUnchanged() {
+			t.Fatalf("%v: a read without known_index: %d instances, unchanged %v", mode, len(full.GetInstances()), full.GetMeta().GetUnchanged())
+		}
+		idx := full.GetMeta().GetIndex()
+		same := read(idx, mode)
+		if len(same.GetInstances()) != 0 || !same.GetMeta().GetUnchanged() || same.GetMeta().GetIndex() != idx {
+			t.Errorf("%v: known_index %d: %d instances, meta %v; want none, unchanged", mode, idx, len(same.GetInstances()), same.GetMeta())
+		}
+		if older := read(idx-1, mode); len(older.GetInstances()) == 0 || older.GetMeta().GetUnchanged() {
+			t.Errorf("%v: an older known_index got %d instances, unchanged %v", mode, len(older.GetInstances()), older.GetMeta().GetUnchanged())
+		}
+	}
+	idx := read(0, queryv1.Consistency_CONSISTENCY_UNSPECIFIED).GetMeta().GetIndex()
+	register("b")
+	if after := read(idx, queryv1.Consistency_CONSISTENCY_UNSPECIFIED); len(after.GetInstances()) != 2 || after.GetMeta().GetUnchanged() {
+		t.Errorf("after a change: %d instances, unchanged %v; want 2, changed", len(after.GetInstances()), after.GetMeta().GetUnchanged())
+	}
+}

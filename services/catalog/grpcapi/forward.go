@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // hopsKey counts how many replicas a request has been forwarded through, so
@@ -88,13 +89,17 @@ func (s *Server) waitForLeader(ctx context.Context) (string, error) {
 
 // serveRead answers a read: on the leader unless the read may be stale,
 // else here as a blocking query whose fill stores its result in resp. meta
-// points at resp's ReadMeta field.
-func serveRead[Resp any](ctx context.Context, s *Server, opts *queryv1.ReadOptions, resp Resp, meta **queryv1.ReadMeta,
+// points at resp's ReadMeta field. An answer whose index is the client's
+// known_index goes back without its payload (see ReadOptions).
+func serveRead[Resp proto.Message](ctx context.Context, s *Server, opts *queryv1.ReadOptions, resp Resp, meta **queryv1.ReadMeta,
 	remote func(context.Context, *grpc.ClientConn) (Resp, error), fill queryFunc) (Resp, error) {
 	if r, ok, err := forwardRead(ctx, s, opts, remote); ok {
 		return r, err
 	}
 	m, err := s.blockingQuery(ctx, opts, fill)
 	*meta = m
+	if err == nil {
+		queryv1.LeaveOutUnchanged(opts, resp, m)
+	}
 	return resp, err
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/beaconmesh/beacon/platform/token"
 )
@@ -56,6 +57,7 @@ func batchMode(pattern string, q url.Values) (share, join bool) {
 type batches struct {
 	mu    sync.Mutex
 	reads map[string]*batchQueue
+	known knownAnswers // the last answer of each plain read
 }
 
 // batchQueue is one distinct read.
@@ -69,12 +71,15 @@ type batchQueue struct {
 type batch struct {
 	done    chan struct{}
 	r       *http.Request // the first reader's request, detached from its client
+	join    bool          // a blocking read
 	cancel  context.CancelFunc
 	readers int // how many are waiting for it
 	resp    recorder
 }
 
-func newBatches() *batches { return &batches{reads: map[string]*batchQueue{}} }
+func newBatches() *batches {
+	return &batches{reads: map[string]*batchQueue{}, known: knownAnswers{byKey: map[string]*recorder{}}}
+}
 
 // batchKey identifies reads that get the same answer: the route, the whole
 // query and the token the call is made with (already in r's context).
@@ -112,6 +117,7 @@ func (bs *batches) serve(w http.ResponseWriter, r *http.Request, join bool, run 
 	} else {
 		if q.next == nil {
 			q.next = newBatch(r)
+			q.next.join = join
 		}
 		b = q.next
 		b.readers++
@@ -149,8 +155,33 @@ func (bs *batches) serve(w http.ResponseWriter, r *http.Request, join bool, run 
 func (bs *batches) start(key string, q *batchQueue, run func(http.ResponseWriter, *http.Request)) {
 	b := q.next
 	q.next, q.current, q.running = nil, b, true
+	var held *recorder
+	var call *knownCall
+	if !b.join {
+		// A plain read tells the catalog which answer it holds, and gets
+		// it back without the payload when nothing changed.
+		held = bs.known.byKey[key]
+		call = &knownCall{}
+		if held != nil {
+			call.index = held.index
+		}
+		b.r = b.r.WithContext(context.WithValue(b.r.Context(), knownCallKey{}, call))
+	}
 	go func() {
 		run(&b.resp, b.r)
+		if call != nil {
+			if b.resp.unchanged {
+				if call.calls.Load() == 1 && held != nil {
+					b.resp.reuse(held)
+				} else {
+					// The held answer stands for one call's result; a
+					// handler that made more gets to answer in full.
+					b.resp = recorder{}
+					run(&b.resp, b.r.WithContext(context.WithValue(b.r.Context(), knownCallKey{}, (*knownCall)(nil))))
+				}
+			}
+			bs.known.keep(&bs.mu, key, &b.resp)
+		}
 		b.resp.seal()
 		b.cancel()
 		close(b.done)
@@ -176,6 +207,12 @@ type recorder struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+
+	// index is the answer's X-Consul-Index (0: not a read answer), and
+	// unchanged says the catalog left the payload out because the index is
+	// the one the call said it held (setReadMeta sets both).
+	index     uint64
+	unchanged bool
 
 	// Set by seal, when the call has ended: the headers every reader gets,
 	// ready to be assigned (their values are shared, never modified), and
@@ -206,6 +243,23 @@ func (rec *recorder) Write(p []byte) (int, error) {
 		rec.status = http.StatusOK
 	}
 	return rec.body.Write(p)
+}
+
+// reuse makes rec, the answer of a call the catalog found unchanged, the
+// held answer: its status, body and headers, with the read metadata of
+// the new call (known leader, last contact).
+func (rec *recorder) reuse(held *recorder) {
+	fresh := rec.header
+	rec.header = held.header.Clone()
+	for _, k := range readMetaHeaders {
+		if v, ok := fresh[k]; ok {
+			rec.header[k] = v
+		}
+	}
+	rec.status = held.status
+	rec.body.Reset()
+	rec.body.Write(held.body.Bytes())
+	rec.index, rec.unchanged = held.index, false
 }
 
 // seal prepares the replay once the call has ended: the reply headers of
@@ -251,6 +305,66 @@ func (rec *recorder) gzipReply() (http.Header, []byte) {
 		rec.gzipped, rec.gzipBody = h, body
 	})
 	return rec.gzipped, rec.gzipBody
+}
+
+// Answers held for ReadOptions.known_index. A plain read's call names the
+// index of the last answer to the same read (same path, query and token);
+// when the catalog finds that index current it leaves the payload out, and
+// the gateway replays the held answer instead of decoding, converting and
+// encoding the same records again.
+const (
+	maxKnownAnswers     = 1024
+	maxKnownAnswerBytes = 64 << 20
+)
+
+// knownAnswers are the held answers, guarded by batches.mu.
+type knownAnswers struct {
+	byKey map[string]*recorder
+	bytes int
+}
+
+// keep holds rec, a read answer the catalog gave in full, as key's answer,
+// dropping others when over the bounds.
+func (k *knownAnswers) keep(mu *sync.Mutex, key string, rec *recorder) {
+	if rec.index == 0 || rec.body.Len() > maxKnownAnswerBytes/16 ||
+		(rec.status != http.StatusOK && rec.status != http.StatusNotFound) {
+		return
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if old := k.byKey[key]; old != nil {
+		k.bytes -= old.body.Len()
+		delete(k.byKey, key)
+	}
+	for other, old := range k.byKey {
+		if len(k.byKey) < maxKnownAnswers && k.bytes+rec.body.Len() <= maxKnownAnswerBytes {
+			break
+		}
+		k.bytes -= old.body.Len()
+		delete(k.byKey, other)
+	}
+	k.byKey[key] = rec
+	k.bytes += rec.body.Len()
+}
+
+// knownCall is what a batched plain read's context carries to its catalog
+// call: the index of the held answer (0: none), and how many calls the
+// handler made: a held answer stands for one call's result only.
+type knownCall struct {
+	index uint64
+	calls atomic.Int32
+}
+
+type knownCallKey struct{}
+
+// knownIndex is the known_index for the next catalog call of r: the held
+// answer's index for the first call of a batched plain read, else 0.
+func knownIndex(r *http.Request) uint64 {
+	c, _ := r.Context().Value(knownCallKey{}).(*knownCall)
+	if c == nil || c.calls.Add(1) != 1 {
+		return 0
+	}
+	return c.index
 }
 
 // replay writes the sealed answer to w for r, gzipped if r asks for it and

@@ -2,11 +2,14 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 )
 
 // result is what a request made in another goroutine got.
@@ -99,4 +102,55 @@ func TestBlockingQueryEndsWithClient(t *testing.T) {
 		t.Fatalf("request succeeded after cancel: %d", res.r.status)
 	}
 	waitFor(t, "the catalog call to end", func() bool { return e.fake.Waiters() == 0 })
+}
+
+// A plain read names the index of the answer the gateway holds for it; while
+// the catalog finds that index current it sends no payload, and the held
+// answer is replayed, headers and status included, until something changes.
+func TestHeldAnswersReplayedWhileUnchanged(t *testing.T) {
+	e := newEnv(t)
+	register := func(node string) {
+		t.Helper()
+		e.do(http.MethodPut, "/v1/catalog/register", `{"Node":"`+node+`","Address":"10.0.0.1","Service":{"Service":"web","Port":80}}`).expect(t, http.StatusOK, "")
+	}
+	register("n1")
+	knownIndex := func(method string) uint64 {
+		t.Helper()
+		return e.fake.LastRequest(method).(interface{ GetOptions() *queryv1.ReadOptions }).GetOptions().GetKnownIndex()
+	}
+	for _, tc := range []struct {
+		path, method string
+		status       int
+	}{
+		{"/v1/health/service/web?passing", "ServiceHealth", http.StatusOK},
+		{"/v1/catalog/service/web", "ServiceNodes", http.StatusOK},
+		{"/v1/kv/missing", "Get", http.StatusNotFound},
+	} {
+		first := e.get(tc.path)
+		if first.status != tc.status || knownIndex(tc.method) != 0 {
+			t.Fatalf("%s: first read status %d, known_index %d", tc.path, first.status, knownIndex(tc.method))
+		}
+		idx, _ := strconv.ParseUint(first.header.Get("X-Consul-Index"), 10, 64)
+		second := e.get(tc.path)
+		if got := knownIndex(tc.method); got != idx {
+			t.Errorf("%s: second read sent known_index %d, want %d", tc.path, got, idx)
+		}
+		if second.status != first.status || string(second.body) != string(first.body) ||
+			second.header.Get("X-Consul-Index") != first.header.Get("X-Consul-Index") ||
+			second.header.Get("Content-Type") != first.header.Get("Content-Type") {
+			t.Errorf("%s: replayed answer %d %q %v, want %d %q %v", tc.path, second.status, second.body, second.header,
+				first.status, first.body, first.header)
+		}
+	}
+	// A change: the next read gets the new answer in full.
+	before := e.get("/v1/health/service/web?passing")
+	register("n2")
+	after := e.get("/v1/health/service/web?passing")
+	var entries []json.RawMessage
+	if err := json.Unmarshal(after.body, &entries); err != nil || len(entries) != 2 {
+		t.Fatalf("after a change: %d entries (%v): %s", len(entries), err, after.body)
+	}
+	if after.header.Get("X-Consul-Index") == before.header.Get("X-Consul-Index") {
+		t.Error("the index did not move after a change")
+	}
 }

@@ -36,6 +36,9 @@ const rpcTimeout = 30 * time.Second
 // request's own (so a client that leaves cancels the call), bounded by the
 // blocking wait in opts, if any, plus rpcTimeout.
 func callContext(r *http.Request, opts *queryv1.ReadOptions) (context.Context, context.CancelFunc) {
+	if known := knownIndex(r); known != 0 && opts != nil {
+		opts.KnownIndex = known
+	}
 	d := rpcTimeout
 	if w := opts.GetMaxWait(); w != nil {
 		d += w.AsDuration()

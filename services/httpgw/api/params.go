@@ -168,11 +168,19 @@ func has(q url.Values, name string) bool {
 // milliseconds and X-Consul-Effective-Consistency.
 func setReadMeta(w http.ResponseWriter, m *queryv1.ReadMeta, mode string) {
 	h := w.Header()
-	h.Set("X-Consul-Index", strconv.FormatUint(max(m.GetIndex(), 1), 10))
+	index := max(m.GetIndex(), 1)
+	h.Set("X-Consul-Index", strconv.FormatUint(index, 10))
 	h.Set("X-Consul-KnownLeader", strconv.FormatBool(m.GetKnownLeader()))
 	h.Set("X-Consul-LastContact", strconv.FormatInt(m.GetLastContact().AsDuration().Milliseconds(), 10))
 	h.Set("X-Consul-Effective-Consistency", mode)
+	if rec, ok := w.(*recorder); ok {
+		// A batched read: the batch may hold this answer for the next call.
+		rec.index, rec.unchanged = index, m.GetUnchanged()
+	}
 }
+
+// readMetaHeaders are the headers setReadMeta writes.
+var readMetaHeaders = []string{"X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact", "X-Consul-Effective-Consistency"}
 
 // filteredRead parses what every filtered read takes: the read options
 // (?index, ?wait, ?stale, ?consistent) and a ?filter over T.

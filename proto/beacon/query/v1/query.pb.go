@@ -94,6 +94,11 @@ type ReadOptions struct {
 	// client's stale reads never go back in time when they land on another
 	// replica.
 	MinStateIndex uint64 `protobuf:"varint,4,opt,name=min_state_index,json=minStateIndex,proto3" json:"min_state_index,omitempty"`
+	// The index of the answer the client already holds for this same read
+	// (0: none). When the answer's index is still this one, the server
+	// leaves the payload out and sets ReadMeta.unchanged: the client reuses
+	// its copy, and neither side encodes or sends it again.
+	KnownIndex    uint64 `protobuf:"varint,5,opt,name=known_index,json=knownIndex,proto3" json:"known_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +161,13 @@ func (x *ReadOptions) GetMinStateIndex() uint64 {
 	return 0
 }
 
+func (x *ReadOptions) GetKnownIndex() uint64 {
+	if x != nil {
+		return x.KnownIndex
+	}
+	return 0
+}
+
 // ReadMeta describes the state a read answer reflects.
 type ReadMeta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -167,7 +179,10 @@ type ReadMeta struct {
 	LastContact *durationpb.Duration `protobuf:"bytes,3,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
 	// The newest Raft index applied to the state the answer was read from
 	// (>= index); a client passes the highest it has seen as min_state_index.
-	StateIndex    uint64 `protobuf:"varint,4,opt,name=state_index,json=stateIndex,proto3" json:"state_index,omitempty"`
+	StateIndex uint64 `protobuf:"varint,4,opt,name=state_index,json=stateIndex,proto3" json:"state_index,omitempty"`
+	// The answer's index is ReadOptions.known_index and its payload was left
+	// out: the client's copy is the answer.
+	Unchanged     bool `protobuf:"varint,5,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -230,6 +245,13 @@ func (x *ReadMeta) GetStateIndex() uint64 {
 	return 0
 }
 
+func (x *ReadMeta) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
+}
+
 // WriteMeta describes a committed write.
 type WriteMeta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -280,18 +302,21 @@ var File_beacon_query_v1_query_proto protoreflect.FileDescriptor
 
 const file_beacon_query_v1_query_proto_rawDesc = "" +
 	"\n" +
-	"\x1bbeacon/query/v1/query.proto\x12\x0fbeacon.query.v1\x1a\x1egoogle/protobuf/duration.proto\"\xc8\x01\n" +
+	"\x1bbeacon/query/v1/query.proto\x12\x0fbeacon.query.v1\x1a\x1egoogle/protobuf/duration.proto\"\xe9\x01\n" +
 	"\vReadOptions\x12\x1b\n" +
 	"\tmin_index\x18\x01 \x01(\x04R\bminIndex\x124\n" +
 	"\bmax_wait\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\amaxWait\x12>\n" +
 	"\vconsistency\x18\x03 \x01(\x0e2\x1c.beacon.query.v1.ConsistencyR\vconsistency\x12&\n" +
-	"\x0fmin_state_index\x18\x04 \x01(\x04R\rminStateIndex\"\xa2\x01\n" +
+	"\x0fmin_state_index\x18\x04 \x01(\x04R\rminStateIndex\x12\x1f\n" +
+	"\vknown_index\x18\x05 \x01(\x04R\n" +
+	"knownIndex\"\xc0\x01\n" +
 	"\bReadMeta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index\x12!\n" +
 	"\fknown_leader\x18\x02 \x01(\bR\vknownLeader\x12<\n" +
 	"\flast_contact\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\vlastContact\x12\x1f\n" +
 	"\vstate_index\x18\x04 \x01(\x04R\n" +
-	"stateIndex\"!\n" +
+	"stateIndex\x12\x1c\n" +
+	"\tunchanged\x18\x05 \x01(\bR\tunchanged\"!\n" +
 	"\tWriteMeta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x04R\x05index*]\n" +
 	"\vConsistency\x12\x1b\n" +

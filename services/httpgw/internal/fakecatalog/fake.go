@@ -170,7 +170,19 @@ func (f *Fake) unaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	if err := f.enter(ctx, info.FullMethod, req); err != nil {
 		return nil, err
 	}
-	return h(ctx, req)
+	resp, err := h(ctx, req)
+	if err == nil {
+		// Reads honour known_index as the catalog does.
+		rq, isRead := req.(interface{ GetOptions() *queryv1.ReadOptions })
+		rs, hasMeta := resp.(interface {
+			proto.Message
+			GetMeta() *queryv1.ReadMeta
+		})
+		if isRead && hasMeta {
+			queryv1.LeaveOutUnchanged(rq.GetOptions(), rs, rs.GetMeta())
+		}
+	}
+	return resp, err
 }
 
 func (f *Fake) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {

@@ -1,0 +1,26 @@
+package queryv1
+
+import (
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// LeaveOutUnchanged implements ReadOptions.known_index on the serving side:
+// when meta's index is the one the client already holds, it clears every
+// field of resp but its ReadMeta, marks meta unchanged and reports true.
+func LeaveOutUnchanged(opts *ReadOptions, resp proto.Message, meta *ReadMeta) bool {
+	known := opts.GetKnownIndex()
+	if known == 0 || meta == nil || meta.GetIndex() != known {
+		return false
+	}
+	m := resp.ProtoReflect()
+	metaName := (*ReadMeta)(nil).ProtoReflect().Descriptor().FullName()
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		if fd.Message() == nil || fd.Message().FullName() != metaName || fd.IsList() || fd.IsMap() {
+			m.Clear(fd)
+		}
+		return true
+	})
+	meta.Unchanged = true
+	return true
+}
