@@ -111,6 +111,12 @@ func summarize(m *dns.Msg) summary {
 	return s
 }
 
+// question is a name and type to ask about.
+type question struct {
+	name  string
+	qtype uint16
+}
+
 func query(name string, qtype uint16) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetQuestion(name, qtype)

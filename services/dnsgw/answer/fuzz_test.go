@@ -68,10 +68,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		}
 		seeds = append(seeds, buf)
 	}
-	for _, q := range []struct {
-		name  string
-		qtype uint16
-	}{
+	for _, q := range []question{
 		{"web.service.consul.", dns.TypeA},
 		{"web.service.consul.", dns.TypeSRV},
 		{"v1.web.service.dc1.consul.", dns.TypeANY},

@@ -4,13 +4,9 @@ import (
 	"fmt"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
-
-	"github.com/beaconmesh/beacon/services/dnsgw/internal/fakecatalog"
-	"github.com/beaconmesh/beacon/services/dnsgw/view"
 )
 
 // packedSummary unpacks a wire reply from the packed cache and checks the
@@ -53,10 +49,7 @@ func TestPackedRepliesMatchHandle(t *testing.T) {
 			return m
 		}},
 	}
-	questions := []struct {
-		name  string
-		qtype uint16
-	}{
+	questions := []question{
 		{"web.service.consul.", dns.TypeA},
 		{"WEB.Service.Consul.", dns.TypeSRV},
 		{"web.service.consul.", dns.TypeANY},
@@ -178,23 +171,5 @@ func TestPackedRepliesFollowTheView(t *testing.T) {
 		if len(got.Answer) != step.want {
 			t.Errorf("view of %d: %d answers, want %d", step.v, len(got.Answer), step.want)
 		}
-	}
-}
-
-// BenchmarkPacked is the per-query cost of a repeated question on the
-// packed path, to set beside BenchmarkRespondPack.
-func BenchmarkPacked(b *testing.B) {
-	v := view.Build(fakecatalog.Response(benchState(10000), 42), time.Now())
-	h := newHandler(b, func(c *Config) { c.Views = staticViews{v: v} })
-	for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV} {
-		b.Run(dns.TypeToString[qtype], func(b *testing.B) {
-			req := query("web.service.consul.", qtype)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, _, ok := h.packed(v, req, false); !ok {
-					b.Fatal("not packed")
-				}
-			}
-		})
 	}
 }

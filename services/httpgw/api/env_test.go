@@ -29,24 +29,26 @@ type env struct {
 	client *http.Client
 }
 
+// newServer is a gateway (without its HTTP server) in front of a fake
+// catalog on a real socket.
+func newServer(tb testing.TB, logger *slog.Logger) (*api.Server, *fakecatalog.Fake) {
+	tb.Helper()
+	f := fakecatalog.New()
+	conn, err := rpcclient.Dial(rpcclient.Config{Addrs: []string{fakecatalog.Start(tb, f)}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	s, err := api.New(api.Options{Backend: api.NewBackend(conn), Datacenter: "dc1", NodeName: "gw-node", Logger: logger})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, f
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	f := fakecatalog.New()
-	addr := fakecatalog.Start(t, f)
-	conn, err := rpcclient.Dial(rpcclient.Config{Addrs: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	s, err := api.New(api.Options{
-		Backend:    api.NewBackend(conn),
-		Datacenter: "dc1",
-		NodeName:   "gw-node",
-		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, f := newServer(t, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
 		// Close waits for requests in flight; blocking queries left by a

@@ -7,10 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/beaconmesh/beacon/platform/rpcclient"
-	"github.com/beaconmesh/beacon/services/httpgw/api"
-	"github.com/beaconmesh/beacon/services/httpgw/internal/fakecatalog"
 )
 
 // discard is a ResponseWriter that keeps only the status.
@@ -29,16 +25,7 @@ func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 // catalog call (to a fake over loopback gRPC), JSON, and the reply headers;
 // net/http's reading and writing are left out.
 func BenchmarkHealthServiceRead(b *testing.B) {
-	f := fakecatalog.New()
-	conn, err := rpcclient.Dial(rpcclient.Config{Addrs: []string{fakecatalog.Start(b, f)}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close() })
-	s, err := api.New(api.Options{Backend: api.NewBackend(conn), Datacenter: "dc1", NodeName: "gw", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s, _ := newServer(b, slog.New(slog.DiscardHandler))
 	for i := range 10 {
 		body := fmt.Sprintf(`{"Node":"node-%d","Address":"10.0.0.%d","Service":{"ID":"web-%d","Service":"web","Port":8080,"Tags":["v1"]},
 			"Check":{"CheckID":"web-%d","Name":"web","Status":"passing","ServiceID":"web-%d"}}`, i, i+1, i, i, i)

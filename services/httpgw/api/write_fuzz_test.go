@@ -8,10 +8,6 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/beaconmesh/beacon/platform/rpcclient"
-	"github.com/beaconmesh/beacon/services/httpgw/api"
-	"github.com/beaconmesh/beacon/services/httpgw/internal/fakecatalog"
 )
 
 // writeRoutes are the HTTP write endpoints whose bodies and query strings
@@ -76,17 +72,7 @@ func FuzzWriteEndpoints(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.route, s.query, []byte(s.body))
 	}
-	fake := fakecatalog.New()
-	addr := fakecatalog.Start(f, fake)
-	conn, err := rpcclient.Dial(rpcclient.Config{Addrs: []string{addr}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { _ = conn.Close() })
-	s, err := api.New(api.Options{Backend: api.NewBackend(conn), Datacenter: "dc1", NodeName: "gw-node", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		f.Fatal(err)
-	}
+	s, _ := newServer(f, slog.New(slog.DiscardHandler))
 	f.Fuzz(func(t *testing.T, route uint8, query string, body []byte) {
 		rt := writeRoutes[int(route)%len(writeRoutes)]
 		path := rt.path

@@ -217,22 +217,30 @@ func TestClientChecksServerIdentity(t *testing.T) {
 	}
 }
 
-// TestHalfClose sends a large body, half-closes, and reads the whole
-// answer, which the server only writes after it saw EOF: both directions
-// must finish through the proxy, over mutual TLS.
-func TestHalfClose(t *testing.T) {
+// sidecarPair is the mesh path of two sidecars in front of an echo server
+// (see echo for whole): it returns the upstream listener, plain TCP in,
+// mutual TLS over batched connections (as the daemon dials) out to the
+// public listener of "db", which lets "web" in.
+func sidecarPair(t *testing.T, whole bool) *Listener {
+	t.Helper()
 	ca := testca.New(t, trustDomain)
 	server := testca.Source{ID: testca.Identity(ca.ValidLeaf(t, "db"), ca.Roots())}
 	client := testca.Source{ID: testca.Identity(ca.ValidLeaf(t, "web"), ca.Roots())}
-	public := serve(t, PublicPrepare(server, intentions{"web": true}), TCPDial(echo(t, true), time.Second), nil)
-	// The upstream side: plain TCP in, mutual TLS out to the public listener.
-	up := serve(t, nil, func(ctx context.Context) (net.Conn, error) {
+	public := serve(t, PublicPrepare(server, intentions{"web": true}), TCPDial(echo(t, whole), time.Second), nil)
+	return serve(t, nil, func(ctx context.Context) (net.Conn, error) {
 		raw, err := net.Dial("tcp", public.Addr().String())
 		if err != nil {
 			return nil, err
 		}
-		return mtls.Client(ctx, client, "db", raw)
+		return mtls.Client(ctx, client, "db", Batching(raw))
 	}, nil)
+}
+
+// TestHalfClose sends a large body, half-closes, and reads the whole
+// answer, which the server only writes after it saw EOF: both directions
+// must finish through the proxy, over mutual TLS.
+func TestHalfClose(t *testing.T) {
+	up := sidecarPair(t, true)
 
 	payload := make([]byte, 1<<20)
 	rand.Read(payload)
@@ -314,17 +322,7 @@ func TestDrain(t *testing.T) {
 // and checks every byte comes back in order.
 func TestBatchedBulk(t *testing.T) {
 	for _, whole := range []bool{false, true} {
-		ca := testca.New(t, trustDomain)
-		server := testca.Source{ID: testca.Identity(ca.ValidLeaf(t, "db"), ca.Roots())}
-		client := testca.Source{ID: testca.Identity(ca.ValidLeaf(t, "web"), ca.Roots())}
-		public := serve(t, PublicPrepare(server, intentions{"web": true}), TCPDial(echo(t, whole), time.Second), nil)
-		up := serve(t, nil, func(ctx context.Context) (net.Conn, error) {
-			raw, err := net.Dial("tcp", public.Addr().String())
-			if err != nil {
-				return nil, err
-			}
-			return mtls.Client(ctx, client, "db", Batching(raw))
-		}, nil)
+		up := sidecarPair(t, whole)
 		payload := make([]byte, 8<<20+12345)
 		rand.Read(payload)
 		conn, err := net.Dial("tcp", up.Addr().String())
