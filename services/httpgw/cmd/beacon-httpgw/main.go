@@ -12,7 +12,6 @@ import (
 	"syscall"
 
 	"github.com/beaconmesh/beacon/platform/flags"
-	"github.com/beaconmesh/beacon/platform/gcpercent"
 	"github.com/beaconmesh/beacon/platform/logging"
 	"github.com/beaconmesh/beacon/platform/probe"
 	"github.com/beaconmesh/beacon/platform/profile"
@@ -47,10 +46,6 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// The gateway holds no state of its own, so its live heap is small and
-	// collecting at 4× it rather than 2× costs little memory and ~10% of
-	// the CPU of a hot read (bench/RESULTS.md). GOGC overrides it.
-	gcpercent.Default(400)
 	stopProfile := profile.Start() // BEACON_CPUPROFILE, BEACON_MEMPROFILE
 	err = daemon.Run(ctx, cfg)
 	stopProfile()
