@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/beaconmesh/beacon/services/catalog/fsm"
+	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -23,7 +24,7 @@ func (s *Server) apply(ctx context.Context, t fsm.MessageType, msg proto.Message
 	}
 	start := time.Now()
 	fut := s.node.Raft.Apply(buf, s.cfg.ApplyTimeout)
-	if err := fut.Error(); err != nil {
+	if err := waitFuture(ctx, fut); err != nil {
 		return nil, toStatus(err)
 	}
 	s.metrics.applySeconds.Observe(time.Since(start).Seconds())
@@ -38,4 +39,21 @@ func (s *Server) apply(ctx context.Context, t fsm.MessageType, msg proto.Message
 		res.Index = fut.Index()
 	}
 	return res, nil
+}
+
+// waitFuture waits for a Raft future or for ctx to end, whichever is
+// first. Raft does not answer every future when it shuts down (entries
+// already handed to its FSM goroutine are dropped unanswered), so a call
+// waiting on one alone could hold the gRPC server's shutdown for good; the
+// call's context ends when the server stops. A write abandoned this way
+// may still commit: the client sees an error, as on any timeout.
+func waitFuture(ctx context.Context, fut raft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- fut.Error() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -155,14 +155,9 @@ func (s *Server) RunLeaderDuties(ctx context.Context) {
 
 func (s *Server) becomeLeader(ctx context.Context) {
 	for s.node.IsLeader() {
-		fut := s.node.Raft.Barrier(s.cfg.ApplyTimeout)
-		errc := make(chan error, 1)
-		go func() { errc <- fut.Error() }()
-		var err error
-		select {
-		case <-ctx.Done():
+		err := waitFuture(ctx, s.node.Raft.Barrier(s.cfg.ApplyTimeout))
+		if ctx.Err() != nil {
 			return
-		case err = <-errc:
 		}
 		if err != nil {
 			s.logger.Warn("leader barrier failed", "error", err)
