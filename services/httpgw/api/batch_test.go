@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Readers that arrive while a call is under way never get its answer: they
@@ -194,5 +197,37 @@ func waitReaders(t *testing.T, bs *batches, key string, n int, pick func(*batchQ
 			t.Fatalf("%d readers on %q, want %d", got, key, n)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A replayed held answer carries the read metadata of the call that found
+// it unchanged: a replica cut off from its leader says so at once.
+func TestReusedAnswerTakesFreshReadMeta(t *testing.T) {
+	held := &recorder{}
+	setReadMeta(held, &queryv1.ReadMeta{Index: 7, KnownLeader: true, LastContact: durationpb.New(8 * time.Millisecond)}, "stale")
+	writeBody(held, httptest.NewRequest(http.MethodGet, "/", nil), http.StatusOK, "application/json", []byte(`[{"Key":"k"}]`))
+	held.seal()
+
+	fresh := &recorder{}
+	setReadMeta(fresh, &queryv1.ReadMeta{Index: 7, KnownLeader: false, LastContact: durationpb.New(1500 * time.Millisecond), Unchanged: true}, "stale")
+	writeBody(fresh, httptest.NewRequest(http.MethodGet, "/", nil), http.StatusNotFound, "application/json", []byte(`[]`))
+	if !fresh.unchanged {
+		t.Fatal("setReadMeta did not mark the answer unchanged")
+	}
+	fresh.reuse(held)
+	fresh.seal()
+
+	w := httptest.NewRecorder()
+	fresh.replay(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	for k, want := range map[string]string{
+		"X-Consul-Index": "7", "X-Consul-KnownLeader": "false", "X-Consul-LastContact": "1500",
+		"X-Consul-Effective-Consistency": "stale", "Content-Type": "application/json",
+	} {
+		if got := w.Header().Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if w.Code != http.StatusOK || w.Body.String() != `[{"Key":"k"}]` {
+		t.Errorf("replayed %d %q, want the held 200 answer", w.Code, w.Body.String())
 	}
 }

@@ -179,8 +179,14 @@ func setReadMeta(w http.ResponseWriter, m *queryv1.ReadMeta, mode string) {
 	}
 }
 
-// readMetaHeaders are the headers setReadMeta writes.
-var readMetaHeaders = []string{"X-Consul-Index", "X-Consul-KnownLeader", "X-Consul-LastContact", "X-Consul-Effective-Consistency"}
+// readMetaHeaders are the headers setReadMeta writes, as http.Header keys
+// them (X-Consul-Knownleader: canonical form lower-cases within a word).
+var readMetaHeaders = []string{
+	http.CanonicalHeaderKey("X-Consul-Index"),
+	http.CanonicalHeaderKey("X-Consul-KnownLeader"),
+	http.CanonicalHeaderKey("X-Consul-LastContact"),
+	http.CanonicalHeaderKey("X-Consul-Effective-Consistency"),
+}
 
 // filteredRead parses what every filtered read takes: the read options
 // (?index, ?wait, ?stale, ?consistent) and a ?filter over T.
