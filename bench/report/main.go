@@ -261,51 +261,66 @@ func yesNo(ok bool) string {
 }
 
 func rates(b *strings.Builder, t *table) {
-	sets := append(t.kind(result.KindStartup, prefixed("startup")), t.kind(result.KindRate, prefixed("kv-"))...)
-	if len(sets) == 0 {
-		return
-	}
-	fmt.Fprintln(b, heading+" Start-up and KV (bench/loadgen; each client runs operations back to back)")
-	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| measurement | runs | rate/s median (min–max) | p50 ms | p99 ms | errors |")
-	fmt.Fprintln(b, "|---|---:|---|---:|---:|---:|")
-	for _, s := range sets {
-		if len(s.rs) == 0 {
-			fmt.Fprintf(b, "| %s | 0 | missing: %s | – | – | – |\n", s.name, s.missing)
-			continue
-		}
+	section{
+		title:   "Start-up and KV (bench/loadgen; each client runs operations back to back)",
+		header:  "| measurement | runs | rate/s median (min–max) | p50 ms | p99 ms | errors |",
+		align:   "|---|---:|---|---:|---:|---:|",
+		missing: "| %s | 0 | missing: %s | – | – | – |",
+	}.write(b, append(t.kind(result.KindStartup, prefixed("startup")), t.kind(result.KindRate, prefixed("kv-"))...), func(s *set) {
 		if s.rs[0].Kind == result.KindStartup {
 			v := statOf(s.rs, func(r result.Result) float64 { return r.Seconds * 1000 })
 			fmt.Fprintf(b, "| %s (ms to leader) | %d | %.0f ms (%.0f–%.0f) | – | – | – |\n", s.name, len(s.rs), v.m, v.lo, v.hi)
 			if rss := statOf(s.rs, func(r result.Result) float64 { return float64(r.RSSKiB) / 1024 }); rss.m > 0 {
 				fmt.Fprintf(b, "| %s (idle RSS, 2 s after leader) | %d | %.1f MiB (%.1f–%.1f) | – | – | – |\n", s.name, len(s.rs), rss.m, rss.lo, rss.hi)
 			}
-			continue
+			return
 		}
 		rate := statOf(s.rs, func(r result.Result) float64 { return r.Rate })
 		p50 := statOf(s.rs, func(r result.Result) float64 { return r.P50ms })
 		p99 := statOf(s.rs, func(r result.Result) float64 { return r.P99ms })
 		fmt.Fprintf(b, "| %s | %d | %.0f (%.0f–%.0f) | %.2f | %.2f | %d |\n", s.name, len(s.rs), rate.m, rate.lo, rate.hi, p50.m, p99.m, errs(s.rs))
+	})
+}
+
+// section is the frame of a table with a row per measurement: its title,
+// an optional paragraph under it, the header and alignment rows, and the
+// row of a measurement never taken (a format of its name and why).
+type section struct {
+	title, intro, header, align, missing string
+}
+
+// write writes the section for sets, row writing each measured set's
+// rows; nothing when there are no sets.
+func (sec section) write(b *strings.Builder, sets []*set, row func(s *set)) {
+	if len(sets) == 0 {
+		return
+	}
+	fmt.Fprintln(b, heading+" "+sec.title)
+	fmt.Fprintln(b)
+	if sec.intro != "" {
+		fmt.Fprintln(b, sec.intro)
+		fmt.Fprintln(b)
+	}
+	fmt.Fprintln(b, sec.header)
+	fmt.Fprintln(b, sec.align)
+	for _, s := range sets {
+		if len(s.rs) == 0 {
+			fmt.Fprintf(b, sec.missing+"\n", s.name, s.missing)
+			continue
+		}
+		row(s)
 	}
 	fmt.Fprintln(b)
 }
 
 func dnsTable(b *strings.Builder, t *table) {
-	sets := t.kind(result.KindDNS, prefixed("dns-"))
-	if len(sets) == 0 {
-		return
-	}
-	fmt.Fprintln(b, heading+" DNS (dnsperf -c 4 -q 100, UDP, no EDNS0; `web.service.consul`)")
-	fmt.Fprintln(b)
-	fmt.Fprintln(b, "q/s and average latency at saturation; p50/p99 from a second, rate-limited pass (`-Q 5000 -v`), the same offered load for every server.")
-	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| measurement | instances | runs | q/s median (min–max) | avg latency ms | p50 ms @5k q/s | p99 ms @5k q/s | lost | not NOERROR | response bytes |")
-	fmt.Fprintln(b, "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-	for _, s := range sets {
-		if len(s.rs) == 0 {
-			fmt.Fprintf(b, "| %s | – | 0 | missing: %s | – | – | – | – | – | – |\n", s.name, s.missing)
-			continue
-		}
+	section{
+		title:   "DNS (dnsperf -c 4 -q 100, UDP, no EDNS0; `web.service.consul`)",
+		intro:   "q/s and average latency at saturation; p50/p99 from a second, rate-limited pass (`-Q 5000 -v`), the same offered load for every server.",
+		header:  "| measurement | instances | runs | q/s median (min–max) | avg latency ms | p50 ms @5k q/s | p99 ms @5k q/s | lost | not NOERROR | response bytes |",
+		align:   "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+		missing: "| %s | – | 0 | missing: %s | – | – | – | – | – | – |",
+	}.write(b, t.kind(result.KindDNS, prefixed("dns-")), func(s *set) {
 		p50 := statOf(s.rs, func(r result.Result) float64 { return r.P50ms })
 		p99 := statOf(s.rs, func(r result.Result) float64 { return r.P99ms })
 		q := statOf(s.rs, func(r result.Result) float64 { return r.Rate })
@@ -316,31 +331,22 @@ func dnsTable(b *strings.Builder, t *table) {
 			lost += r.Lost
 		}
 		fmt.Fprintf(b, "| %s | %s | %d | %.0f (%.0f–%.0f) | %.2f | %.3f | %.3f | %d | %d | %.0f |\n", s.name, instances(s.rs[0]), len(s.rs), q.m, q.lo, q.hi, lat.m, p50.m, p99.m, lost, errs(s.rs), size.m)
-	}
-	fmt.Fprintln(b)
+	})
 }
 
 func httpTable(b *strings.Builder, t *table) {
-	sets := t.kind(result.KindHTTP, prefixed("http-"))
-	if len(sets) == 0 {
-		return
-	}
-	fmt.Fprintln(b, heading+" HTTP reads (wrk -t2 -c64 --latency, keep-alive)")
-	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| measurement | runs | req/s median (min–max) | p50 ms | p99 ms | errors | bytes/response |")
-	fmt.Fprintln(b, "|---|---:|---|---:|---:|---:|---:|")
-	for _, s := range sets {
-		if len(s.rs) == 0 {
-			fmt.Fprintf(b, "| %s | 0 | missing: %s | – | – | – | – |\n", s.name, s.missing)
-			continue
-		}
+	section{
+		title:   "HTTP reads (wrk -t2 -c64 --latency, keep-alive)",
+		header:  "| measurement | runs | req/s median (min–max) | p50 ms | p99 ms | errors | bytes/response |",
+		align:   "|---|---:|---|---:|---:|---:|---:|",
+		missing: "| %s | 0 | missing: %s | – | – | – | – |",
+	}.write(b, t.kind(result.KindHTTP, prefixed("http-")), func(s *set) {
 		q := statOf(s.rs, func(r result.Result) float64 { return r.Rate })
 		p50 := statOf(s.rs, func(r result.Result) float64 { return r.P50ms })
 		p99 := statOf(s.rs, func(r result.Result) float64 { return r.P99ms })
 		size := statOf(s.rs, func(r result.Result) float64 { return r.RespBytes })
 		fmt.Fprintf(b, "| %s | %d | %.0f (%.0f–%.0f) | %.2f | %.2f | %d | %.0f |\n", s.name, len(s.rs), q.m, q.lo, q.hi, p50.m, p99.m, errs(s.rs), size.m)
-	}
-	fmt.Fprintln(b)
+	})
 }
 
 // scaleTable pivots the figures taken at each catalog size.
@@ -404,19 +410,12 @@ func scaleTable(b *strings.Builder, t *table) {
 }
 
 func fanoutTable(b *strings.Builder, t *table) {
-	sets := t.kind(result.KindFanout, prefixed("fanout"))
-	if len(sets) == 0 {
-		return
-	}
-	fmt.Fprintln(b, heading+" Blocking-query fan-out (`GET /v1/health/service/web?index=N&wait=60s`, one change through gRPC)")
-	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| measurement | runs | waiters | wake p50 ms | wake p99 ms (min–max) | all woken ms (min–max) | early / failed | httpgw RSS MiB before → waiting | httpgw KiB/waiter (min–max) | catalog KiB/waiter | setup s |")
-	fmt.Fprintln(b, "|---|---:|---:|---:|---|---|---|---|---|---:|---:|")
-	for _, s := range sets {
-		if len(s.rs) == 0 {
-			fmt.Fprintf(b, "| %s | 0 | – | – | missing: %s | – | – | – | – | – | – |\n", s.name, s.missing)
-			continue
-		}
+	section{
+		title:   "Blocking-query fan-out (`GET /v1/health/service/web?index=N&wait=60s`, one change through gRPC)",
+		header:  "| measurement | runs | waiters | wake p50 ms | wake p99 ms (min–max) | all woken ms (min–max) | early / failed | httpgw RSS MiB before → waiting | httpgw KiB/waiter (min–max) | catalog KiB/waiter | setup s |",
+		align:   "|---|---:|---:|---:|---|---|---|---|---|---:|---:|",
+		missing: "| %s | 0 | – | – | missing: %s | – | – | – | – | – | – |",
+	}.write(b, t.kind(result.KindFanout, prefixed("fanout")), func(s *set) {
 		f := func(g func(result.Result) float64) stat { return statOf(s.rs, g) }
 		p50 := f(func(r result.Result) float64 { return r.P50ms })
 		p99 := f(func(r result.Result) float64 { return r.P99ms })
@@ -433,26 +432,18 @@ func fanoutTable(b *strings.Builder, t *table) {
 		fmt.Fprintf(b, "| %s | %d | %d | %.0f | %.0f (%.0f–%.0f) | %.0f (%.0f–%.0f) | %d / %d | %.0f → %.0f | %.1f (%.1f–%.1f) | %.1f | %.1f |\n",
 			s.name, len(s.rs), s.rs[0].Waiters, p50.m, p99.m, p99.lo, p99.hi, mx.m, mx.lo, mx.hi, early, errs(s.rs),
 			before.m, with.m, per.m, per.lo, per.hi, cat.m, setup.m)
-	}
-	fmt.Fprintln(b)
+	})
 }
 
 // checksTable shows what one agent's health checks cost: the catalog
 // writes they cause and the agent's CPU beside a bare poller's.
 func checksTable(b *strings.Builder, t *table) {
-	sets := t.kind(result.KindChecks, prefixed("checks-"))
-	if len(sets) == 0 {
-		return
-	}
-	fmt.Fprintln(b, heading+" Health checks on one agent (bench/checkload: HTTP checks against a local server; the floor polls the same URLs with net/http)")
-	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| measurement | runs | checks | catalog writes/s median (min–max) | CPU % of a core median (min–max) | RSS MiB |")
-	fmt.Fprintln(b, "|---|---:|---:|---|---|---:|")
-	for _, s := range sets {
-		if len(s.rs) == 0 {
-			fmt.Fprintf(b, "| %s | 0 | – | missing: %s | – | – |\n", s.name, s.missing)
-			continue
-		}
+	section{
+		title:   "Health checks on one agent (bench/checkload: HTTP checks against a local server; the floor polls the same URLs with net/http)",
+		header:  "| measurement | runs | checks | catalog writes/s median (min–max) | CPU % of a core median (min–max) | RSS MiB |",
+		align:   "|---|---:|---:|---|---|---:|",
+		missing: "| %s | 0 | – | missing: %s | – | – |",
+	}.write(b, t.kind(result.KindChecks, prefixed("checks-")), func(s *set) {
 		writes := "–"
 		rss := "–"
 		if s.rs[0].Target != "floor" {
@@ -460,40 +451,29 @@ func checksTable(b *strings.Builder, t *table) {
 			rss = median(s.rs, func(r result.Result) float64 { return float64(r.RSSKiB) / 1024 }, "%.0f")
 		}
 		fmt.Fprintf(b, "| %s | %d | %d | %s | %s | %s |\n", s.name, len(s.rs), s.rs[0].Total, writes, cell(s.rs, cpu, "%.1f"), rss)
-	}
-	fmt.Fprintln(b)
+	})
 }
 
 // deployTable shows the compose deployment's figures (bench/run.sh runs
 // tests/compose for them): cold start to healthy, failover, image sizes.
 func deployTable(b *strings.Builder, t *table) {
-	sets := t.kind(result.KindDeploy, prefixed("deploy-"))
-	if len(sets) == 0 {
-		return
-	}
-	fmt.Fprintln(b, heading+" Docker Compose deployment (tests/compose against deploy/docker-compose.yml)")
-	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| measurement | runs | value median (min–max) | goal |")
-	fmt.Fprintln(b, "|---|---:|---|---|")
-	for _, s := range sets {
-		if len(s.rs) == 0 {
-			fmt.Fprintf(b, "| %s | 0 | missing: %s | – |\n", s.name, s.missing)
-			continue
-		}
-		switch {
-		case s.name == "deploy-up":
-			fmt.Fprintf(b, "| cold start (static binaries, images, `up`) to all healthy, s | %d | %s | – |\n", len(s.rs),
-				cell(s.rs, func(r result.Result) float64 { return r.Seconds }, "%.0f"))
-		case s.name == "deploy-failover":
-			fmt.Fprintf(b, "| leader's container stopped → new leader, s | %d | %s | ≤ 5 s |\n", len(s.rs),
-				cell(s.rs, func(r result.Result) float64 { return r.Seconds }, "%.2f"))
+	section{
+		title:   "Docker Compose deployment (tests/compose against deploy/docker-compose.yml)",
+		header:  "| measurement | runs | value median (min–max) | goal |",
+		align:   "|---|---:|---|---|",
+		missing: "| %s | 0 | missing: %s | – |",
+	}.write(b, t.kind(result.KindDeploy, prefixed("deploy-")), func(s *set) {
+		seconds := func(r result.Result) float64 { return r.Seconds }
+		switch s.name {
+		case "deploy-up":
+			fmt.Fprintf(b, "| cold start (static binaries, images, `up`) to all healthy, s | %d | %s | – |\n", len(s.rs), cell(s.rs, seconds, "%.0f"))
+		case "deploy-failover":
+			fmt.Fprintf(b, "| leader's container stopped → new leader, s | %d | %s | ≤ 5 s |\n", len(s.rs), cell(s.rs, seconds, "%.2f"))
 		default:
-			mb := func(r result.Result) float64 { return float64(r.Bytes) / 1e6 }
-			v := statOf(s.rs, mb)
+			v := statOf(s.rs, func(r result.Result) float64 { return float64(r.Bytes) / 1e6 })
 			fmt.Fprintf(b, "| image %s, MB | %d | %.1f | ≤ 25 MB: %s |\n", strings.TrimPrefix(s.name, "deploy-image/"), len(s.rs), v.m, yesNo(v.m <= 25))
 		}
-	}
-	fmt.Fprintln(b)
+	})
 }
 
 // tcpTable shows each proxy path's three measurements on one row.
