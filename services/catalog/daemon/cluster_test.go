@@ -148,6 +148,7 @@ func (c *testCluster) stop(r *replica) {
 
 // follower returns a replica other than leader.
 func (c *testCluster) follower(leader *replica) *replica {
+	c.t.Helper()
 	for _, r := range c.replicas {
 		if r != leader {
 			return r

@@ -27,7 +27,7 @@ func (st *statusService) Leader(ctx context.Context, req *operatorv1.LeaderReque
 }
 
 func (st *statusService) Peers(ctx context.Context, req *operatorv1.PeersRequest) (*operatorv1.PeersResponse, error) {
-	cfg, err := st.s.raftConfiguration()
+	cfg, _, err := st.s.raftConfiguration()
 	if err != nil {
 		return nil, err
 	}
@@ -41,12 +41,14 @@ func (st *statusService) Peers(ctx context.Context, req *operatorv1.PeersRequest
 	return resp, nil
 }
 
-func (s *Server) raftConfiguration() (raft.Configuration, error) {
+// raftConfiguration is the latest Raft configuration and the index of the
+// log entry that set it.
+func (s *Server) raftConfiguration() (raft.Configuration, uint64, error) {
 	fut := s.node.Raft.GetConfiguration()
 	if err := fut.Error(); err != nil {
-		return raft.Configuration{}, status.Errorf(codes.Unavailable, "read raft configuration: %v", err)
+		return raft.Configuration{}, 0, status.Errorf(codes.Unavailable, "read raft configuration: %v", err)
 	}
-	return fut.Configuration(), nil
+	return fut.Configuration(), fut.Index(), nil
 }
 
 type operatorService struct {
@@ -68,9 +70,9 @@ func (o *operatorService) RaftConfiguration(ctx context.Context, req *operatorv1
 			return nil, err
 		}
 	}
-	fut := o.s.node.Raft.GetConfiguration()
-	if err := fut.Error(); err != nil {
-		return nil, status.Errorf(codes.Unavailable, "read raft configuration: %v", err)
+	cfg, index, err := o.s.raftConfiguration()
+	if err != nil {
+		return nil, err
 	}
 	// Replicas register themselves as catalog nodes whose ID is their Raft
 	// server ID; that is how an ID gets its node name.
@@ -83,8 +85,8 @@ func (o *operatorService) RaftConfiguration(ctx context.Context, req *operatorv1
 		}
 	}
 	leader := o.s.node.LeaderAddr()
-	resp := &operatorv1.RaftConfigurationResponse{Index: fut.Index(), Meta: o.s.readMeta(fut.Index())}
-	for _, srv := range fut.Configuration().Servers {
+	resp := &operatorv1.RaftConfigurationResponse{Index: index, Meta: o.s.readMeta(index)}
+	for _, srv := range cfg.Servers {
 		node := names[string(srv.ID)]
 		if node == "" {
 			node = "(unknown)"
@@ -107,13 +109,13 @@ func (o *operatorService) RemovePeer(ctx context.Context, req *operatorv1.Remove
 	}); ok {
 		return resp, err
 	}
-	cfg, err := o.s.raftConfiguration()
+	cfg, _, err := o.s.raftConfiguration()
 	if err != nil {
 		return nil, err
 	}
 	for _, srv := range cfg.Servers {
 		if (req.GetId() != "" && string(srv.ID) == req.GetId()) || (req.GetAddress() != "" && string(srv.Address) == req.GetAddress()) {
-			if err := o.s.node.Raft.RemoveServer(srv.ID, 0, o.s.cfg.ApplyTimeout).Error(); err != nil {
+			if err := waitFuture(ctx, o.s.node.Raft.RemoveServer(srv.ID, 0, o.s.cfg.ApplyTimeout)); err != nil {
 				return nil, toStatus(err)
 			}
 			return &operatorv1.RemovePeerResponse{}, nil

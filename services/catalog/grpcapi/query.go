@@ -114,10 +114,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 }
 
 // pollUntil checks cond every interval until it holds (true) or until
-// timeout passes or ctx ends (false). It does not check cond once more
-// when ctx ends: a replica shutting down cancels ctx, and cond's Raft calls
-// may then not return (a version that did held shutdown in the tests). cond is checked at once, so a condition that
-// already holds costs no timer.
+// timeout passes or ctx ends (false). cond is checked at once, so a
+// condition that already holds costs no timer. It does not check cond
+// once more when ctx ends: a replica shutting down cancels ctx, and cond's
+// Raft calls may then not return (a version that did held shutdown in the
+// tests).
 func pollUntil(ctx context.Context, timeout, interval time.Duration, cond func() bool) bool {
 	if cond() {
 		return true
