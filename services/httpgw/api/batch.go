@@ -169,17 +169,17 @@ func (bs *batches) start(key string, q *batchQueue, run func(http.ResponseWriter
 	}
 	go func() {
 		run(&b.resp, b.r)
-		if call != nil {
-			if b.resp.unchanged {
-				if call.calls.Load() == 1 && held != nil {
-					b.resp.reuse(held)
-				} else {
-					// The held answer stands for one call's result; a
-					// handler that made more gets to answer in full.
-					b.resp = recorder{}
-					run(&b.resp, b.r.WithContext(context.WithValue(b.r.Context(), knownCallKey{}, (*knownCall)(nil))))
-				}
-			}
+		switch {
+		case call == nil:
+		case b.resp.unchanged && call.calls.Load() == 1 && held != nil:
+			b.resp.reuse(held) // held stays the answer to hold
+		case b.resp.unchanged:
+			// The held answer stands for one call's result; a handler
+			// that made more gets to answer in full.
+			b.resp = recorder{}
+			run(&b.resp, b.r.WithContext(context.WithValue(b.r.Context(), knownCallKey{}, (*knownCall)(nil))))
+			bs.known.keep(&bs.mu, key, &b.resp)
+		default:
 			bs.known.keep(&bs.mu, key, &b.resp)
 		}
 		b.resp.seal()

@@ -5,6 +5,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
+// readMetaName is ReadMeta's full name, the type of the field kept.
+var readMetaName = (*ReadMeta)(nil).ProtoReflect().Descriptor().FullName()
+
 // LeaveOutUnchanged implements ReadOptions.known_index on the serving side:
 // when meta's index is the one the client already holds, it clears every
 // field of resp but its ReadMeta, marks meta unchanged and reports true.
@@ -14,9 +17,8 @@ func LeaveOutUnchanged(opts *ReadOptions, resp proto.Message, meta *ReadMeta) bo
 		return false
 	}
 	m := resp.ProtoReflect()
-	metaName := (*ReadMeta)(nil).ProtoReflect().Descriptor().FullName()
 	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-		if fd.Message() == nil || fd.Message().FullName() != metaName || fd.IsList() || fd.IsMap() {
+		if fd.Message() == nil || fd.Message().FullName() != readMetaName || fd.IsList() || fd.IsMap() {
 			m.Clear(fd)
 		}
 		return true
