@@ -5,8 +5,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// readMetaName is ReadMeta's full name, the type of the field kept.
-var readMetaName = (*ReadMeta)(nil).ProtoReflect().Descriptor().FullName()
+// readMetaName is ReadMeta's full name, the type of the field kept
+// (a constant: package variables are set before the generated code
+// registers the descriptors; TestReadMetaName checks it).
+const readMetaName protoreflect.FullName = "beacon.query.v1.ReadMeta"
 
 // LeaveOutUnchanged implements ReadOptions.known_index on the serving side:
 // when meta's index is the one the client already holds, it clears every

@@ -36,3 +36,9 @@ func TestLeaveOutUnchanged(t *testing.T) {
 		})
 	}
 }
+
+func TestReadMetaName(t *testing.T) {
+	if got := (&queryv1.ReadMeta{}).ProtoReflect().Descriptor().FullName(); got != queryv1.ReadMetaName {
+		t.Errorf("ReadMeta is %s, LeaveOutUnchanged looks for %s", got, queryv1.ReadMetaName)
+	}
+}
