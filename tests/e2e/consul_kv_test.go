@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,6 +126,67 @@ func TestConsulAPIKV(t *testing.T) {
 	list, _, err = kv.List("", nil)
 	if err != nil || !slices.Equal(kvKeys(list), []string{"app/db/user", "app/name"}) {
 		t.Errorf("List() after deletes = %v, %v; want [app/db/user app/name]", kvKeys(list), err)
+	}
+}
+
+// TestConsulAPIConcurrentWrites has many clients write at once, so that
+// the gateway batches their puts: every plain put lands, and check-and-set
+// increments of one counter lose no update and succeed exactly once per
+// index.
+func TestConsulAPIConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	_, c := startAgent(t)
+	kv := c.KV()
+	const writers, each = 16, 10
+	if _, err := kv.Put(&consulapi.KVPair{Key: "counter", Value: []byte("0")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				key := fmt.Sprintf("plain/%02d/%02d", w, i)
+				if _, err := kv.Put(&consulapi.KVPair{Key: key, Value: []byte(key), Flags: uint64(w)}, nil); err != nil {
+					errs <- fmt.Errorf("put %s: %w", key, err)
+					return
+				}
+				for {
+					p, _, err := kv.Get("counter", nil)
+					if err != nil {
+						errs <- fmt.Errorf("get counter: %w", err)
+						return
+					}
+					n, _ := strconv.Atoi(string(p.Value))
+					ok, _, err := kv.CAS(&consulapi.KVPair{Key: "counter", Value: []byte(strconv.Itoa(n + 1)), ModifyIndex: p.ModifyIndex}, nil)
+					if err != nil {
+						errs <- fmt.Errorf("cas counter: %w", err)
+						return
+					}
+					if ok {
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	p, _, err := kv.Get("counter", nil)
+	if err != nil || p == nil || string(p.Value) != strconv.Itoa(writers*each) {
+		t.Errorf("counter = %v, %v; want %d (no lost update)", p, err, writers*each)
+	}
+	pairs, _, err := kv.List("plain/", nil)
+	if err != nil || len(pairs) != writers*each {
+		t.Fatalf("List(plain/) = %d pairs, %v; want %d", len(pairs), err, writers*each)
+	}
+	for _, p := range pairs {
+		if string(p.Value) != p.Key || fmt.Sprintf("plain/%02d/", p.Flags) != p.Key[:len("plain/00/")] {
+			t.Errorf("%s = %q flags %d", p.Key, p.Value, p.Flags)
+		}
 	}
 }
 

@@ -227,8 +227,16 @@ func TestThreeReplicasReplicateAndFailOver(t *testing.T) {
 	if err := put(ctx, follower, "via-follower", "v1"); err != nil {
 		t.Fatalf("put through follower %s: %v", follower.name, err)
 	}
+	// So is a put batch, as one entry.
+	batch, err := kvv1.NewKVServiceClient(follower.conn).PutBatch(ctx, &kvv1.PutBatchRequest{Puts: []*kvv1.PutRequest{
+		{Key: "batch-a", Value: []byte("a")}, {Key: "batch-b", Value: []byte("b")}}})
+	if err != nil || len(batch.GetOk()) != 2 || !batch.GetOk()[0] || !batch.GetOk()[1] {
+		t.Fatalf("put batch through follower %s: %v, %v", follower.name, batch, err)
+	}
 	for _, r := range c.replicas {
 		waitValue(t, r, "via-follower", "v1", 5*time.Second)
+		waitValue(t, r, "batch-a", "a", 5*time.Second)
+		waitValue(t, r, "batch-b", "b", 5*time.Second)
 	}
 
 	// Keep writing while the leader is killed; every acknowledged write

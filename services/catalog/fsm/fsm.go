@@ -42,6 +42,7 @@ const (
 	CAStateType         MessageType = 10 // connectv1.CAState
 	IntentionUpsertType MessageType = 11 // connectv1.Intention
 	IntentionDeleteType MessageType = 12 // connectv1.DeleteIntentionRequest
+	KVPutBatchType      MessageType = 13 // kvv1.PutBatchRequest
 
 	// IgnoreUnknownTypeFlag marks a command type that replicas which do not
 	// know it may skip (with a warning) instead of stopping.
@@ -76,6 +77,8 @@ func newMessage(t MessageType) proto.Message {
 		return &connectv1.Intention{}
 	case IntentionDeleteType:
 		return &connectv1.DeleteIntentionRequest{}
+	case KVPutBatchType:
+		return &kvv1.PutBatchRequest{}
 	}
 	return nil
 }
@@ -106,6 +109,8 @@ type Result struct {
 	// OK says whether the write happened: false when Err is set, or when
 	// a KV CAS or lock condition did not hold, or a txn failed.
 	OK bool
+	// PutOK is a put batch's outcome, one per put: whether it was written.
+	PutOK []bool
 	// Results and Errors are a txn's (Errors non-empty: nothing applied).
 	Results []*kvv1.TxnResult
 	Errors  []*kvv1.TxnError
@@ -194,6 +199,9 @@ func (f *FSM) apply(idx uint64, msg proto.Message) *Result {
 		res.OK = res.Err == nil
 	case *kvv1.PutRequest:
 		res.OK, res.Err = st.KVPut(idx, m)
+	case *kvv1.PutBatchRequest:
+		res.PutOK, res.Err = st.KVPutBatch(idx, m.GetPuts())
+		res.OK = res.Err == nil
 	case *kvv1.DeleteRequest:
 		res.OK, res.Err = st.KVDelete(idx, m)
 	case *kvv1.Session:

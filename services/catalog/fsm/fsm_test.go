@@ -99,6 +99,10 @@ func TestApplyEveryType(t *testing.T) {
 		{"register without node", RegisterType, &catalogv1.RegisterRequest{}, &Result{}, state.ErrMissingNode},
 		{"session on unknown node", SessionCreateType, &kvv1.Session{Id: "s2", Node: "n1"}, &Result{}, state.ErrUnknownNode},
 		{"put without key", KVPutType, &kvv1.PutRequest{}, &Result{}, state.ErrMissingKey},
+		{"put batch", KVPutBatchType, &kvv1.PutBatchRequest{Puts: []*kvv1.PutRequest{{Key: "b"}, {Key: "b", Cas: proto.Uint64(0)}}},
+			&Result{OK: true, PutOK: []bool{true, false}}, nil},
+		{"put batch with a lock", KVPutBatchType, &kvv1.PutBatchRequest{Puts: []*kvv1.PutRequest{{Key: "b", Acquire: "s1"}}},
+			&Result{}, state.ErrInvalidRequest},
 	}
 	for i, st := range steps {
 		idx := uint64(i + 1)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -235,6 +237,66 @@ func TestBadInputIsRejectedWithoutWriting(t *testing.T) {
 	after, _ := a.kv().List(ctx, &kvv1.ListRequest{})
 	if len(after.GetPairs()) != len(before.GetPairs())+1 {
 		t.Errorf("keys before %d after %d, want one more (cas)", len(before.GetPairs()), len(after.GetPairs()))
+	}
+}
+
+func TestPutBatch(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	first, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "k", Value: []byte("v")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, current := first.GetMeta().GetIndex()-1, first.GetMeta().GetIndex()
+	resp, err := a.kv().PutBatch(ctx, &kvv1.PutBatchRequest{Puts: []*kvv1.PutRequest{
+		{Key: "k", Value: []byte("stale"), Cas: &stale},
+		{Key: "k", Value: []byte("w"), Cas: &current},
+		{Key: "b", Value: []byte("x"), Flags: 3},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{false, true, true}; !slices.Equal(resp.GetOk(), want) {
+		t.Errorf("ok = %v, want %v", resp.GetOk(), want)
+	}
+	idx := resp.GetMeta().GetIndex()
+	if idx <= current {
+		t.Errorf("batch index %d, not above the earlier write's %d", idx, current)
+	}
+	for key, want := range map[string]string{"k": "w", "b": "x"} {
+		got, err := a.kv().Get(ctx, &kvv1.GetRequest{Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := got.GetPair(); string(p.GetValue()) != want || p.GetModifyIndex() != idx {
+			t.Errorf("%s = %q at %d, want %q at %d (the batch's one index)", key, p.GetValue(), p.GetModifyIndex(), want, idx)
+		}
+	}
+
+	before, err := a.kv().List(ctx, &kvv1.ListRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		puts []*kvv1.PutRequest
+		want string // in the message
+	}{
+		{"empty", nil, "puts is empty"},
+		{"over the limit", slices.Repeat([]*kvv1.PutRequest{{Key: "n"}}, MaxPutBatch+1), "limit"},
+		{"bad key", []*kvv1.PutRequest{{Key: "n"}, {Key: "n"}, {Key: "a\x00b"}}, "puts[2]: key contains a NUL"},
+		{"oversize value", []*kvv1.PutRequest{{Key: "n", Value: make([]byte, MaxValueSize+1)}}, "puts[0]: value"},
+		{"acquire", []*kvv1.PutRequest{{Key: "n"}, {Key: "l", Acquire: "s"}}, "puts[1]: acquire"},
+		{"release", []*kvv1.PutRequest{{Key: "l", Release: "s"}}, "puts[0]: acquire and release are not batched"},
+	} {
+		_, err := a.kv().PutBatch(ctx, &kvv1.PutBatchRequest{Puts: c.puts})
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), c.want) {
+			t.Errorf("%s: %v, want InvalidArgument naming %q", c.name, err, c.want)
+		}
+	}
+	after, _ := a.kv().List(ctx, &kvv1.ListRequest{})
+	if len(after.GetPairs()) != len(before.GetPairs()) {
+		t.Errorf("refused batches wrote %d keys", len(after.GetPairs())-len(before.GetPairs()))
 	}
 }
 

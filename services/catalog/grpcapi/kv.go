@@ -10,6 +10,8 @@ import (
 	"github.com/beaconmesh/beacon/services/catalog/state"
 	"github.com/hashicorp/go-memdb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 type kvService struct {
@@ -82,6 +84,25 @@ func (k *kvService) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutRes
 		return nil, err
 	}
 	return &kvv1.PutResponse{Meta: &queryv1.WriteMeta{Index: res.Index}, Ok: res.OK}, nil
+}
+
+func (k *kvService) PutBatch(ctx context.Context, req *kvv1.PutBatchRequest) (*kvv1.PutBatchResponse, error) {
+	if err := validatePutBatch(req.GetPuts()); err != nil {
+		return nil, err
+	}
+	if resp, ok, err := forward(ctx, k.s, func(ctx context.Context, cc *grpc.ClientConn) (*kvv1.PutBatchResponse, error) {
+		return kvv1.NewKVServiceClient(cc).PutBatch(ctx, req)
+	}); ok {
+		return resp, err
+	}
+	res, err := k.s.apply(ctx, fsm.KVPutBatchType, req)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.PutOK) != len(req.GetPuts()) {
+		return nil, status.Errorf(codes.Internal, "put batch: %d outcomes for %d puts", len(res.PutOK), len(req.GetPuts()))
+	}
+	return &kvv1.PutBatchResponse{Meta: &queryv1.WriteMeta{Index: res.Index}, Ok: res.PutOK}, nil
 }
 
 func (k *kvService) Delete(ctx context.Context, req *kvv1.DeleteRequest) (*kvv1.DeleteResponse, error) {

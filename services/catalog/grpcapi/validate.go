@@ -10,6 +10,7 @@ import (
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -20,6 +21,7 @@ const (
 	MaxKeyLen      = 2048
 	MaxValueSize   = 512 * 1024
 	MaxTxnOps      = 128
+	MaxPutBatch    = 1024
 	maxMetaPairs   = 64
 	maxMetaKeyLen  = 128
 	maxMetaValLen  = 512
@@ -280,6 +282,26 @@ func validatePut(r *kvv1.PutRequest) error {
 		return err
 	}
 	return optName("release", r.GetRelease())
+}
+
+// validatePutBatch checks every put of a batch as Put would, naming the
+// one at fault, and refuses lock operations, which Put alone takes.
+func validatePutBatch(puts []*kvv1.PutRequest) error {
+	switch {
+	case len(puts) == 0:
+		return invalid("puts is empty")
+	case len(puts) > MaxPutBatch:
+		return invalid("puts has %d writes, the limit is %d", len(puts), MaxPutBatch)
+	}
+	for i, p := range puts {
+		if err := validatePut(p); err != nil {
+			return invalid("puts[%d]: %s", i, status.Convert(err).Message())
+		}
+		if p.GetAcquire() != "" || p.GetRelease() != "" {
+			return invalid("puts[%d]: acquire and release are not batched: use Put", i)
+		}
+	}
+	return nil
 }
 
 func validateSession(s *kvv1.Session) error {

@@ -55,6 +55,40 @@ func (s *Store) KVPut(idx uint64, req *kvv1.PutRequest) (bool, error) {
 	return ok, nil
 }
 
+// KVPutBatch writes several keys at Raft index idx in one transaction, in
+// order, and reports for each whether its check-and-set held; a later put
+// sees the earlier ones. Lock operations are refused: a batch holds only
+// plain and check-and-set writes, whose only failure is a condition that
+// does not hold, so nothing needs undoing when one fails. Any error leaves
+// the store untouched.
+func (s *Store) KVPutBatch(idx uint64, puts []*kvv1.PutRequest) ([]bool, error) {
+	for i, req := range puts {
+		switch {
+		case req == nil:
+			return nil, fmt.Errorf("kv put batch: put %d: %w: nil request", i, ErrInvalidRequest)
+		case req.GetKey() == "":
+			return nil, fmt.Errorf("kv put batch: put %d: %w", i, ErrMissingKey)
+		case req.GetAcquire() != "" || req.GetRelease() != "":
+			return nil, fmt.Errorf("kv put batch: put %d (%q): %w: lock operations are not batched", i, req.GetKey(), ErrInvalidRequest)
+		}
+	}
+	ok := make([]bool, len(puts))
+	err := s.write(idx, func(w *writeTxn) error {
+		for i, req := range puts {
+			var err error
+			ok[i], _, err = w.kvSet(kvSetOp{key: req.GetKey(), value: req.GetValue(), flags: req.GetFlags(), cas: req.Cas})
+			if err != nil {
+				return fmt.Errorf("put %d (%q): %w", i, req.GetKey(), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kv put batch: %w", err)
+	}
+	return ok, nil
+}
+
 // KVDelete deletes one key, or every key under a prefix (recurse), at Raft
 // index idx. With cas, the key is deleted only if its ModifyIndex matches;
 // a missing key counts as deleted.

@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/go-memdb"
@@ -87,6 +88,56 @@ func TestKVPutCAS(t *testing.T) {
 				t.Errorf("value = %q, want %q", got, tt.wantVal)
 			}
 		})
+	}
+}
+
+func TestKVPutBatch(t *testing.T) {
+	s := New()
+	mustPut(t, s, 5, &kvv1.PutRequest{Key: "k", Value: []byte("v")})
+	ok, err := s.KVPutBatch(6, []*kvv1.PutRequest{
+		{Key: "a", Value: []byte("1"), Flags: 7},
+		{Key: "k", Value: []byte("stale"), Cas: u64(4)}, // fails alone
+		{Key: "k", Value: []byte("w"), Cas: u64(5)},
+		{Key: "a", Value: []byte("2"), Cas: u64(6)}, // sees the first put
+		{Key: "new", Value: []byte("n"), Cas: u64(0)},
+		{Key: "new", Value: []byte("again"), Cas: u64(0)}, // exists by now
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []bool{true, false, true, true, true, false}; !slices.Equal(ok, want) {
+		t.Errorf("ok = %v, want %v", ok, want)
+	}
+	for _, want := range []*kvv1.KVPair{
+		{Key: "a", Value: []byte("2"), Flags: 0, CreateIndex: 6, ModifyIndex: 6},
+		{Key: "k", Value: []byte("w"), CreateIndex: 5, ModifyIndex: 6},
+		{Key: "new", Value: []byte("n"), CreateIndex: 6, ModifyIndex: 6},
+	} {
+		if d := diff(want, getKV(t, s, want.GetKey())); d != "" {
+			t.Errorf("%s (-want +got):\n%s", want.GetKey(), d)
+		}
+	}
+	if idx, _, _ := s.KVGet(nil, "k"); idx != 6 || s.MaxIndex() != 6 {
+		t.Errorf("index = %d, max index %d; want 6", idx, s.MaxIndex())
+	}
+
+	// A batch that cannot be applied writes nothing.
+	for _, tt := range []struct {
+		name string
+		puts []*kvv1.PutRequest
+		want error
+	}{
+		{"nil put", []*kvv1.PutRequest{{Key: "x"}, nil}, ErrInvalidRequest},
+		{"no key", []*kvv1.PutRequest{{Key: "x"}, {Value: []byte("v")}}, ErrMissingKey},
+		{"acquire", []*kvv1.PutRequest{{Key: "x"}, {Key: "l", Acquire: "s"}}, ErrInvalidRequest},
+		{"release", []*kvv1.PutRequest{{Key: "x"}, {Key: "l", Release: "s"}}, ErrInvalidRequest},
+	} {
+		if _, err := s.KVPutBatch(7, tt.puts); !errors.Is(err, tt.want) {
+			t.Errorf("%s: error = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	if p := getKV(t, s, "x"); p != nil || s.MaxIndex() != 6 {
+		t.Errorf("a refused batch wrote: x = %v, max index %d", p, s.MaxIndex())
 	}
 }
 

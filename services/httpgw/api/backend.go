@@ -41,6 +41,7 @@ type KVClient interface {
 	List(ctx context.Context, in *kvv1.ListRequest, opts ...grpc.CallOption) (*kvv1.ListResponse, error)
 	Keys(ctx context.Context, in *kvv1.KeysRequest, opts ...grpc.CallOption) (*kvv1.KeysResponse, error)
 	Put(ctx context.Context, in *kvv1.PutRequest, opts ...grpc.CallOption) (*kvv1.PutResponse, error)
+	PutBatch(ctx context.Context, in *kvv1.PutBatchRequest, opts ...grpc.CallOption) (*kvv1.PutBatchResponse, error)
 	Delete(ctx context.Context, in *kvv1.DeleteRequest, opts ...grpc.CallOption) (*kvv1.DeleteResponse, error)
 }
 

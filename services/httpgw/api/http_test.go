@@ -255,7 +255,7 @@ func TestCatalogErrorsMapped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.code.String()+" "+tt.path, func(t *testing.T) {
 			e := newEnv(t)
-			for _, m := range []string{"ListNodes", "Put", "Txn"} {
+			for _, m := range []string{"ListNodes", "Put", "PutBatch", "Txn"} {
 				e.fake.SetError(m, status.Error(tt.code, tt.msg))
 			}
 			body := ""

@@ -123,11 +123,11 @@ func (s *Server) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	ctx, cancel := callContext(r, nil)
 	defer cancel()
-	resp, err := s.b.KV.Put(ctx, in)
+	ok, err := s.puts.put(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	return resp.GetOk(), nil
+	return ok, nil
 }
 
 // kvDelete is DELETE /v1/kv/:key with ?recurse or ?cas. As in Consul, ?cas

@@ -42,6 +42,7 @@ type Server struct {
 	metrics *metrics
 	prom    http.Handler
 	batches *batches
+	puts    *putBatcher
 }
 
 // New returns a Server for opts.
@@ -62,6 +63,7 @@ func New(opts Options) (*Server, error) {
 		mux:     http.NewServeMux(),
 		metrics: newMetrics(),
 		batches: newBatches(),
+		puts:    newPutBatcher(b.KV),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -721,6 +721,103 @@ func (x *PutResponse) GetOk() bool {
 	return false
 }
 
+type PutBatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Puts          []*PutRequest          `protobuf:"bytes,1,rep,name=puts,proto3" json:"puts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBatchRequest) Reset() {
+	*x = PutBatchRequest{}
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBatchRequest) ProtoMessage() {}
+
+func (x *PutBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBatchRequest.ProtoReflect.Descriptor instead.
+func (*PutBatchRequest) Descriptor() ([]byte, []int) {
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PutBatchRequest) GetPuts() []*PutRequest {
+	if x != nil {
+		return x.Puts
+	}
+	return nil
+}
+
+type PutBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Meta  *v1.WriteMeta          `protobuf:"bytes,1,opt,name=meta,proto3" json:"meta,omitempty"`
+	// One per put, in order: false when its check-and-set did not hold.
+	Ok            []bool `protobuf:"varint,2,rep,packed,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutBatchResponse) Reset() {
+	*x = PutBatchResponse{}
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutBatchResponse) ProtoMessage() {}
+
+func (x *PutBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutBatchResponse.ProtoReflect.Descriptor instead.
+func (*PutBatchResponse) Descriptor() ([]byte, []int) {
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PutBatchResponse) GetMeta() *v1.WriteMeta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *PutBatchResponse) GetOk() []bool {
+	if x != nil {
+		return x.Ok
+	}
+	return nil
+}
+
 type DeleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -734,7 +831,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[9]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +843,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[9]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +856,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{9}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeleteRequest) GetKey() string {
@@ -793,7 +890,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[10]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +902,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[10]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +915,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{10}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteResponse) GetMeta() *v1.WriteMeta {
@@ -845,7 +942,7 @@ type ServiceCheckRef struct {
 
 func (x *ServiceCheckRef) Reset() {
 	*x = ServiceCheckRef{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[11]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +954,7 @@ func (x *ServiceCheckRef) String() string {
 func (*ServiceCheckRef) ProtoMessage() {}
 
 func (x *ServiceCheckRef) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[11]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +967,7 @@ func (x *ServiceCheckRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCheckRef.ProtoReflect.Descriptor instead.
 func (*ServiceCheckRef) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{11}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServiceCheckRef) GetId() string {
@@ -902,7 +999,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[12]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1011,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[12]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1024,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{12}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Session) GetId() string {
@@ -1013,7 +1110,7 @@ type CreateSessionRequest struct {
 
 func (x *CreateSessionRequest) Reset() {
 	*x = CreateSessionRequest{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[13]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1122,7 @@ func (x *CreateSessionRequest) String() string {
 func (*CreateSessionRequest) ProtoMessage() {}
 
 func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[13]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1135,7 @@ func (x *CreateSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionRequest.ProtoReflect.Descriptor instead.
 func (*CreateSessionRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{13}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateSessionRequest) GetSession() *Session {
@@ -1065,7 +1162,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[14]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1174,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[14]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1187,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{14}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateSessionResponse) GetMeta() *v1.WriteMeta {
@@ -1116,7 +1213,7 @@ type DestroySessionRequest struct {
 
 func (x *DestroySessionRequest) Reset() {
 	*x = DestroySessionRequest{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[15]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1225,7 @@ func (x *DestroySessionRequest) String() string {
 func (*DestroySessionRequest) ProtoMessage() {}
 
 func (x *DestroySessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[15]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1238,7 @@ func (x *DestroySessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroySessionRequest.ProtoReflect.Descriptor instead.
 func (*DestroySessionRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{15}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DestroySessionRequest) GetId() string {
@@ -1160,7 +1257,7 @@ type DestroySessionResponse struct {
 
 func (x *DestroySessionResponse) Reset() {
 	*x = DestroySessionResponse{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[16]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1269,7 @@ func (x *DestroySessionResponse) String() string {
 func (*DestroySessionResponse) ProtoMessage() {}
 
 func (x *DestroySessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[16]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1282,7 @@ func (x *DestroySessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroySessionResponse.ProtoReflect.Descriptor instead.
 func (*DestroySessionResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{16}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DestroySessionResponse) GetMeta() *v1.WriteMeta {
@@ -1204,7 +1301,7 @@ type RenewSessionRequest struct {
 
 func (x *RenewSessionRequest) Reset() {
 	*x = RenewSessionRequest{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[17]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1313,7 @@ func (x *RenewSessionRequest) String() string {
 func (*RenewSessionRequest) ProtoMessage() {}
 
 func (x *RenewSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[17]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1326,7 @@ func (x *RenewSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewSessionRequest.ProtoReflect.Descriptor instead.
 func (*RenewSessionRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{17}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RenewSessionRequest) GetId() string {
@@ -1249,7 +1346,7 @@ type RenewSessionResponse struct {
 
 func (x *RenewSessionResponse) Reset() {
 	*x = RenewSessionResponse{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[18]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1358,7 @@ func (x *RenewSessionResponse) String() string {
 func (*RenewSessionResponse) ProtoMessage() {}
 
 func (x *RenewSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[18]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1371,7 @@ func (x *RenewSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewSessionResponse.ProtoReflect.Descriptor instead.
 func (*RenewSessionResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{18}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RenewSessionResponse) GetMeta() *v1.WriteMeta {
@@ -1301,7 +1398,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[19]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1410,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[19]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1423,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{19}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetSessionRequest) GetOptions() *v1.ReadOptions {
@@ -1354,7 +1451,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[20]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1463,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[20]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1476,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{20}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetSessionResponse) GetMeta() *v1.ReadMeta {
@@ -1405,7 +1502,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[21]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1514,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[21]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1527,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{21}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSessionsRequest) GetOptions() *v1.ReadOptions {
@@ -1450,7 +1547,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[22]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1559,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[22]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1572,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{22}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListSessionsResponse) GetMeta() *v1.ReadMeta {
@@ -1502,7 +1599,7 @@ type NodeSessionsRequest struct {
 
 func (x *NodeSessionsRequest) Reset() {
 	*x = NodeSessionsRequest{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[23]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1514,7 +1611,7 @@ func (x *NodeSessionsRequest) String() string {
 func (*NodeSessionsRequest) ProtoMessage() {}
 
 func (x *NodeSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[23]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1527,7 +1624,7 @@ func (x *NodeSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSessionsRequest.ProtoReflect.Descriptor instead.
 func (*NodeSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{23}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *NodeSessionsRequest) GetOptions() *v1.ReadOptions {
@@ -1554,7 +1651,7 @@ type NodeSessionsResponse struct {
 
 func (x *NodeSessionsResponse) Reset() {
 	*x = NodeSessionsResponse{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[24]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1663,7 @@ func (x *NodeSessionsResponse) String() string {
 func (*NodeSessionsResponse) ProtoMessage() {}
 
 func (x *NodeSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[24]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1676,7 @@ func (x *NodeSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSessionsResponse.ProtoReflect.Descriptor instead.
 func (*NodeSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{24}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeSessionsResponse) GetMeta() *v1.ReadMeta {
@@ -1613,7 +1710,7 @@ type KVOp struct {
 
 func (x *KVOp) Reset() {
 	*x = KVOp{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[25]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1722,7 @@ func (x *KVOp) String() string {
 func (*KVOp) ProtoMessage() {}
 
 func (x *KVOp) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[25]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1735,7 @@ func (x *KVOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KVOp.ProtoReflect.Descriptor instead.
 func (*KVOp) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{25}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *KVOp) GetVerb() KVVerb {
@@ -1696,7 +1793,7 @@ type TxnOp struct {
 
 func (x *TxnOp) Reset() {
 	*x = TxnOp{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[26]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1708,7 +1805,7 @@ func (x *TxnOp) String() string {
 func (*TxnOp) ProtoMessage() {}
 
 func (x *TxnOp) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[26]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1721,7 +1818,7 @@ func (x *TxnOp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnOp.ProtoReflect.Descriptor instead.
 func (*TxnOp) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{26}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TxnOp) GetOp() isTxnOp_Op {
@@ -1762,7 +1859,7 @@ type TxnRequest struct {
 
 func (x *TxnRequest) Reset() {
 	*x = TxnRequest{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[27]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +1871,7 @@ func (x *TxnRequest) String() string {
 func (*TxnRequest) ProtoMessage() {}
 
 func (x *TxnRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[27]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +1884,7 @@ func (x *TxnRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnRequest.ProtoReflect.Descriptor instead.
 func (*TxnRequest) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{27}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TxnRequest) GetOps() []*TxnOp {
@@ -1817,7 +1914,7 @@ type TxnResult struct {
 
 func (x *TxnResult) Reset() {
 	*x = TxnResult{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[28]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1926,7 @@ func (x *TxnResult) String() string {
 func (*TxnResult) ProtoMessage() {}
 
 func (x *TxnResult) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[28]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1939,7 @@ func (x *TxnResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResult.ProtoReflect.Descriptor instead.
 func (*TxnResult) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{28}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TxnResult) GetResult() isTxnResult_Result {
@@ -1882,7 +1979,7 @@ type TxnError struct {
 
 func (x *TxnError) Reset() {
 	*x = TxnError{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[29]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +1991,7 @@ func (x *TxnError) String() string {
 func (*TxnError) ProtoMessage() {}
 
 func (x *TxnError) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[29]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2004,7 @@ func (x *TxnError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnError.ProtoReflect.Descriptor instead.
 func (*TxnError) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{29}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TxnError) GetOpIndex() int32 {
@@ -1940,7 +2037,7 @@ type TxnResponse struct {
 
 func (x *TxnResponse) Reset() {
 	*x = TxnResponse{}
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[30]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2049,7 @@ func (x *TxnResponse) String() string {
 func (*TxnResponse) ProtoMessage() {}
 
 func (x *TxnResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_beacon_kv_v1_kv_proto_msgTypes[30]
+	mi := &file_beacon_kv_v1_kv_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2062,7 @@ func (x *TxnResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TxnResponse.ProtoReflect.Descriptor instead.
 func (*TxnResponse) Descriptor() ([]byte, []int) {
-	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{30}
+	return file_beacon_kv_v1_kv_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TxnResponse) GetWriteMeta() *v1.WriteMeta {
@@ -2041,7 +2138,12 @@ const file_beacon_kv_v1_kv_proto_rawDesc = "" +
 	"\x04_cas\"M\n" +
 	"\vPutResponse\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.beacon.query.v1.WriteMetaR\x04meta\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02ok\"Z\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\"?\n" +
+	"\x0fPutBatchRequest\x12,\n" +
+	"\x04puts\x18\x01 \x03(\v2\x18.beacon.kv.v1.PutRequestR\x04puts\"R\n" +
+	"\x10PutBatchResponse\x12.\n" +
+	"\x04meta\x18\x01 \x01(\v2\x1a.beacon.query.v1.WriteMetaR\x04meta\x12\x0e\n" +
+	"\x02ok\x18\x02 \x03(\bR\x02ok\"Z\n" +
 	"\rDeleteRequest\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x18\n" +
 	"\arecurse\x18\x02 \x01(\bR\arecurse\x12\x15\n" +
@@ -2143,12 +2245,13 @@ const file_beacon_kv_v1_kv_proto_rawDesc = "" +
 	"\x12\x17\n" +
 	"\x13KV_VERB_DELETE_TREE\x10\v\x12\x16\n" +
 	"\x12KV_VERB_DELETE_CAS\x10\f\x12\x18\n" +
-	"\x14KV_VERB_GET_OR_EMPTY\x10\r2\xc6\x02\n" +
+	"\x14KV_VERB_GET_OR_EMPTY\x10\r2\x91\x03\n" +
 	"\tKVService\x12:\n" +
 	"\x03Get\x12\x18.beacon.kv.v1.GetRequest\x1a\x19.beacon.kv.v1.GetResponse\x12=\n" +
 	"\x04List\x12\x19.beacon.kv.v1.ListRequest\x1a\x1a.beacon.kv.v1.ListResponse\x12=\n" +
 	"\x04Keys\x12\x19.beacon.kv.v1.KeysRequest\x1a\x1a.beacon.kv.v1.KeysResponse\x12:\n" +
-	"\x03Put\x12\x18.beacon.kv.v1.PutRequest\x1a\x19.beacon.kv.v1.PutResponse\x12C\n" +
+	"\x03Put\x12\x18.beacon.kv.v1.PutRequest\x1a\x19.beacon.kv.v1.PutResponse\x12I\n" +
+	"\bPutBatch\x12\x1d.beacon.kv.v1.PutBatchRequest\x1a\x1e.beacon.kv.v1.PutBatchResponse\x12C\n" +
 	"\x06Delete\x12\x1b.beacon.kv.v1.DeleteRequest\x1a\x1c.beacon.kv.v1.DeleteResponse2\x9d\x04\n" +
 	"\x0eSessionService\x12X\n" +
 	"\rCreateSession\x12\".beacon.kv.v1.CreateSessionRequest\x1a#.beacon.kv.v1.CreateSessionResponse\x12[\n" +
@@ -2175,7 +2278,7 @@ func file_beacon_kv_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_beacon_kv_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_beacon_kv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_beacon_kv_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_beacon_kv_v1_kv_proto_goTypes = []any{
 	(SessionBehavior)(0),           // 0: beacon.kv.v1.SessionBehavior
 	(KVVerb)(0),                    // 1: beacon.kv.v1.KVVerb
@@ -2188,100 +2291,106 @@ var file_beacon_kv_v1_kv_proto_goTypes = []any{
 	(*KeysResponse)(nil),           // 8: beacon.kv.v1.KeysResponse
 	(*PutRequest)(nil),             // 9: beacon.kv.v1.PutRequest
 	(*PutResponse)(nil),            // 10: beacon.kv.v1.PutResponse
-	(*DeleteRequest)(nil),          // 11: beacon.kv.v1.DeleteRequest
-	(*DeleteResponse)(nil),         // 12: beacon.kv.v1.DeleteResponse
-	(*ServiceCheckRef)(nil),        // 13: beacon.kv.v1.ServiceCheckRef
-	(*Session)(nil),                // 14: beacon.kv.v1.Session
-	(*CreateSessionRequest)(nil),   // 15: beacon.kv.v1.CreateSessionRequest
-	(*CreateSessionResponse)(nil),  // 16: beacon.kv.v1.CreateSessionResponse
-	(*DestroySessionRequest)(nil),  // 17: beacon.kv.v1.DestroySessionRequest
-	(*DestroySessionResponse)(nil), // 18: beacon.kv.v1.DestroySessionResponse
-	(*RenewSessionRequest)(nil),    // 19: beacon.kv.v1.RenewSessionRequest
-	(*RenewSessionResponse)(nil),   // 20: beacon.kv.v1.RenewSessionResponse
-	(*GetSessionRequest)(nil),      // 21: beacon.kv.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),     // 22: beacon.kv.v1.GetSessionResponse
-	(*ListSessionsRequest)(nil),    // 23: beacon.kv.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),   // 24: beacon.kv.v1.ListSessionsResponse
-	(*NodeSessionsRequest)(nil),    // 25: beacon.kv.v1.NodeSessionsRequest
-	(*NodeSessionsResponse)(nil),   // 26: beacon.kv.v1.NodeSessionsResponse
-	(*KVOp)(nil),                   // 27: beacon.kv.v1.KVOp
-	(*TxnOp)(nil),                  // 28: beacon.kv.v1.TxnOp
-	(*TxnRequest)(nil),             // 29: beacon.kv.v1.TxnRequest
-	(*TxnResult)(nil),              // 30: beacon.kv.v1.TxnResult
-	(*TxnError)(nil),               // 31: beacon.kv.v1.TxnError
-	(*TxnResponse)(nil),            // 32: beacon.kv.v1.TxnResponse
-	(*v1.ReadOptions)(nil),         // 33: beacon.query.v1.ReadOptions
-	(*v1.ReadMeta)(nil),            // 34: beacon.query.v1.ReadMeta
-	(*v1.WriteMeta)(nil),           // 35: beacon.query.v1.WriteMeta
-	(*durationpb.Duration)(nil),    // 36: google.protobuf.Duration
+	(*PutBatchRequest)(nil),        // 11: beacon.kv.v1.PutBatchRequest
+	(*PutBatchResponse)(nil),       // 12: beacon.kv.v1.PutBatchResponse
+	(*DeleteRequest)(nil),          // 13: beacon.kv.v1.DeleteRequest
+	(*DeleteResponse)(nil),         // 14: beacon.kv.v1.DeleteResponse
+	(*ServiceCheckRef)(nil),        // 15: beacon.kv.v1.ServiceCheckRef
+	(*Session)(nil),                // 16: beacon.kv.v1.Session
+	(*CreateSessionRequest)(nil),   // 17: beacon.kv.v1.CreateSessionRequest
+	(*CreateSessionResponse)(nil),  // 18: beacon.kv.v1.CreateSessionResponse
+	(*DestroySessionRequest)(nil),  // 19: beacon.kv.v1.DestroySessionRequest
+	(*DestroySessionResponse)(nil), // 20: beacon.kv.v1.DestroySessionResponse
+	(*RenewSessionRequest)(nil),    // 21: beacon.kv.v1.RenewSessionRequest
+	(*RenewSessionResponse)(nil),   // 22: beacon.kv.v1.RenewSessionResponse
+	(*GetSessionRequest)(nil),      // 23: beacon.kv.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),     // 24: beacon.kv.v1.GetSessionResponse
+	(*ListSessionsRequest)(nil),    // 25: beacon.kv.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),   // 26: beacon.kv.v1.ListSessionsResponse
+	(*NodeSessionsRequest)(nil),    // 27: beacon.kv.v1.NodeSessionsRequest
+	(*NodeSessionsResponse)(nil),   // 28: beacon.kv.v1.NodeSessionsResponse
+	(*KVOp)(nil),                   // 29: beacon.kv.v1.KVOp
+	(*TxnOp)(nil),                  // 30: beacon.kv.v1.TxnOp
+	(*TxnRequest)(nil),             // 31: beacon.kv.v1.TxnRequest
+	(*TxnResult)(nil),              // 32: beacon.kv.v1.TxnResult
+	(*TxnError)(nil),               // 33: beacon.kv.v1.TxnError
+	(*TxnResponse)(nil),            // 34: beacon.kv.v1.TxnResponse
+	(*v1.ReadOptions)(nil),         // 35: beacon.query.v1.ReadOptions
+	(*v1.ReadMeta)(nil),            // 36: beacon.query.v1.ReadMeta
+	(*v1.WriteMeta)(nil),           // 37: beacon.query.v1.WriteMeta
+	(*durationpb.Duration)(nil),    // 38: google.protobuf.Duration
 }
 var file_beacon_kv_v1_kv_proto_depIdxs = []int32{
-	33, // 0: beacon.kv.v1.GetRequest.options:type_name -> beacon.query.v1.ReadOptions
-	34, // 1: beacon.kv.v1.GetResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	35, // 0: beacon.kv.v1.GetRequest.options:type_name -> beacon.query.v1.ReadOptions
+	36, // 1: beacon.kv.v1.GetResponse.meta:type_name -> beacon.query.v1.ReadMeta
 	2,  // 2: beacon.kv.v1.GetResponse.pair:type_name -> beacon.kv.v1.KVPair
-	33, // 3: beacon.kv.v1.ListRequest.options:type_name -> beacon.query.v1.ReadOptions
-	34, // 4: beacon.kv.v1.ListResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	35, // 3: beacon.kv.v1.ListRequest.options:type_name -> beacon.query.v1.ReadOptions
+	36, // 4: beacon.kv.v1.ListResponse.meta:type_name -> beacon.query.v1.ReadMeta
 	2,  // 5: beacon.kv.v1.ListResponse.pairs:type_name -> beacon.kv.v1.KVPair
-	33, // 6: beacon.kv.v1.KeysRequest.options:type_name -> beacon.query.v1.ReadOptions
-	34, // 7: beacon.kv.v1.KeysResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	35, // 8: beacon.kv.v1.PutResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	35, // 9: beacon.kv.v1.DeleteResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	36, // 10: beacon.kv.v1.Session.lock_delay:type_name -> google.protobuf.Duration
-	0,  // 11: beacon.kv.v1.Session.behavior:type_name -> beacon.kv.v1.SessionBehavior
-	36, // 12: beacon.kv.v1.Session.ttl:type_name -> google.protobuf.Duration
-	13, // 13: beacon.kv.v1.Session.service_checks:type_name -> beacon.kv.v1.ServiceCheckRef
-	14, // 14: beacon.kv.v1.CreateSessionRequest.session:type_name -> beacon.kv.v1.Session
-	35, // 15: beacon.kv.v1.CreateSessionResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	35, // 16: beacon.kv.v1.DestroySessionResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	35, // 17: beacon.kv.v1.RenewSessionResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	14, // 18: beacon.kv.v1.RenewSessionResponse.session:type_name -> beacon.kv.v1.Session
-	33, // 19: beacon.kv.v1.GetSessionRequest.options:type_name -> beacon.query.v1.ReadOptions
-	34, // 20: beacon.kv.v1.GetSessionResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	14, // 21: beacon.kv.v1.GetSessionResponse.session:type_name -> beacon.kv.v1.Session
-	33, // 22: beacon.kv.v1.ListSessionsRequest.options:type_name -> beacon.query.v1.ReadOptions
-	34, // 23: beacon.kv.v1.ListSessionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	14, // 24: beacon.kv.v1.ListSessionsResponse.sessions:type_name -> beacon.kv.v1.Session
-	33, // 25: beacon.kv.v1.NodeSessionsRequest.options:type_name -> beacon.query.v1.ReadOptions
-	34, // 26: beacon.kv.v1.NodeSessionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	14, // 27: beacon.kv.v1.NodeSessionsResponse.sessions:type_name -> beacon.kv.v1.Session
-	1,  // 28: beacon.kv.v1.KVOp.verb:type_name -> beacon.kv.v1.KVVerb
-	27, // 29: beacon.kv.v1.TxnOp.kv:type_name -> beacon.kv.v1.KVOp
-	28, // 30: beacon.kv.v1.TxnRequest.ops:type_name -> beacon.kv.v1.TxnOp
-	33, // 31: beacon.kv.v1.TxnRequest.options:type_name -> beacon.query.v1.ReadOptions
-	2,  // 32: beacon.kv.v1.TxnResult.kv:type_name -> beacon.kv.v1.KVPair
-	35, // 33: beacon.kv.v1.TxnResponse.write_meta:type_name -> beacon.query.v1.WriteMeta
-	34, // 34: beacon.kv.v1.TxnResponse.read_meta:type_name -> beacon.query.v1.ReadMeta
-	30, // 35: beacon.kv.v1.TxnResponse.results:type_name -> beacon.kv.v1.TxnResult
-	31, // 36: beacon.kv.v1.TxnResponse.errors:type_name -> beacon.kv.v1.TxnError
-	3,  // 37: beacon.kv.v1.KVService.Get:input_type -> beacon.kv.v1.GetRequest
-	5,  // 38: beacon.kv.v1.KVService.List:input_type -> beacon.kv.v1.ListRequest
-	7,  // 39: beacon.kv.v1.KVService.Keys:input_type -> beacon.kv.v1.KeysRequest
-	9,  // 40: beacon.kv.v1.KVService.Put:input_type -> beacon.kv.v1.PutRequest
-	11, // 41: beacon.kv.v1.KVService.Delete:input_type -> beacon.kv.v1.DeleteRequest
-	15, // 42: beacon.kv.v1.SessionService.CreateSession:input_type -> beacon.kv.v1.CreateSessionRequest
-	17, // 43: beacon.kv.v1.SessionService.DestroySession:input_type -> beacon.kv.v1.DestroySessionRequest
-	19, // 44: beacon.kv.v1.SessionService.RenewSession:input_type -> beacon.kv.v1.RenewSessionRequest
-	21, // 45: beacon.kv.v1.SessionService.GetSession:input_type -> beacon.kv.v1.GetSessionRequest
-	23, // 46: beacon.kv.v1.SessionService.ListSessions:input_type -> beacon.kv.v1.ListSessionsRequest
-	25, // 47: beacon.kv.v1.SessionService.NodeSessions:input_type -> beacon.kv.v1.NodeSessionsRequest
-	29, // 48: beacon.kv.v1.TxnService.Txn:input_type -> beacon.kv.v1.TxnRequest
-	4,  // 49: beacon.kv.v1.KVService.Get:output_type -> beacon.kv.v1.GetResponse
-	6,  // 50: beacon.kv.v1.KVService.List:output_type -> beacon.kv.v1.ListResponse
-	8,  // 51: beacon.kv.v1.KVService.Keys:output_type -> beacon.kv.v1.KeysResponse
-	10, // 52: beacon.kv.v1.KVService.Put:output_type -> beacon.kv.v1.PutResponse
-	12, // 53: beacon.kv.v1.KVService.Delete:output_type -> beacon.kv.v1.DeleteResponse
-	16, // 54: beacon.kv.v1.SessionService.CreateSession:output_type -> beacon.kv.v1.CreateSessionResponse
-	18, // 55: beacon.kv.v1.SessionService.DestroySession:output_type -> beacon.kv.v1.DestroySessionResponse
-	20, // 56: beacon.kv.v1.SessionService.RenewSession:output_type -> beacon.kv.v1.RenewSessionResponse
-	22, // 57: beacon.kv.v1.SessionService.GetSession:output_type -> beacon.kv.v1.GetSessionResponse
-	24, // 58: beacon.kv.v1.SessionService.ListSessions:output_type -> beacon.kv.v1.ListSessionsResponse
-	26, // 59: beacon.kv.v1.SessionService.NodeSessions:output_type -> beacon.kv.v1.NodeSessionsResponse
-	32, // 60: beacon.kv.v1.TxnService.Txn:output_type -> beacon.kv.v1.TxnResponse
-	49, // [49:61] is the sub-list for method output_type
-	37, // [37:49] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	35, // 6: beacon.kv.v1.KeysRequest.options:type_name -> beacon.query.v1.ReadOptions
+	36, // 7: beacon.kv.v1.KeysResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	37, // 8: beacon.kv.v1.PutResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	9,  // 9: beacon.kv.v1.PutBatchRequest.puts:type_name -> beacon.kv.v1.PutRequest
+	37, // 10: beacon.kv.v1.PutBatchResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	37, // 11: beacon.kv.v1.DeleteResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	38, // 12: beacon.kv.v1.Session.lock_delay:type_name -> google.protobuf.Duration
+	0,  // 13: beacon.kv.v1.Session.behavior:type_name -> beacon.kv.v1.SessionBehavior
+	38, // 14: beacon.kv.v1.Session.ttl:type_name -> google.protobuf.Duration
+	15, // 15: beacon.kv.v1.Session.service_checks:type_name -> beacon.kv.v1.ServiceCheckRef
+	16, // 16: beacon.kv.v1.CreateSessionRequest.session:type_name -> beacon.kv.v1.Session
+	37, // 17: beacon.kv.v1.CreateSessionResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	37, // 18: beacon.kv.v1.DestroySessionResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	37, // 19: beacon.kv.v1.RenewSessionResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	16, // 20: beacon.kv.v1.RenewSessionResponse.session:type_name -> beacon.kv.v1.Session
+	35, // 21: beacon.kv.v1.GetSessionRequest.options:type_name -> beacon.query.v1.ReadOptions
+	36, // 22: beacon.kv.v1.GetSessionResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	16, // 23: beacon.kv.v1.GetSessionResponse.session:type_name -> beacon.kv.v1.Session
+	35, // 24: beacon.kv.v1.ListSessionsRequest.options:type_name -> beacon.query.v1.ReadOptions
+	36, // 25: beacon.kv.v1.ListSessionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	16, // 26: beacon.kv.v1.ListSessionsResponse.sessions:type_name -> beacon.kv.v1.Session
+	35, // 27: beacon.kv.v1.NodeSessionsRequest.options:type_name -> beacon.query.v1.ReadOptions
+	36, // 28: beacon.kv.v1.NodeSessionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	16, // 29: beacon.kv.v1.NodeSessionsResponse.sessions:type_name -> beacon.kv.v1.Session
+	1,  // 30: beacon.kv.v1.KVOp.verb:type_name -> beacon.kv.v1.KVVerb
+	29, // 31: beacon.kv.v1.TxnOp.kv:type_name -> beacon.kv.v1.KVOp
+	30, // 32: beacon.kv.v1.TxnRequest.ops:type_name -> beacon.kv.v1.TxnOp
+	35, // 33: beacon.kv.v1.TxnRequest.options:type_name -> beacon.query.v1.ReadOptions
+	2,  // 34: beacon.kv.v1.TxnResult.kv:type_name -> beacon.kv.v1.KVPair
+	37, // 35: beacon.kv.v1.TxnResponse.write_meta:type_name -> beacon.query.v1.WriteMeta
+	36, // 36: beacon.kv.v1.TxnResponse.read_meta:type_name -> beacon.query.v1.ReadMeta
+	32, // 37: beacon.kv.v1.TxnResponse.results:type_name -> beacon.kv.v1.TxnResult
+	33, // 38: beacon.kv.v1.TxnResponse.errors:type_name -> beacon.kv.v1.TxnError
+	3,  // 39: beacon.kv.v1.KVService.Get:input_type -> beacon.kv.v1.GetRequest
+	5,  // 40: beacon.kv.v1.KVService.List:input_type -> beacon.kv.v1.ListRequest
+	7,  // 41: beacon.kv.v1.KVService.Keys:input_type -> beacon.kv.v1.KeysRequest
+	9,  // 42: beacon.kv.v1.KVService.Put:input_type -> beacon.kv.v1.PutRequest
+	11, // 43: beacon.kv.v1.KVService.PutBatch:input_type -> beacon.kv.v1.PutBatchRequest
+	13, // 44: beacon.kv.v1.KVService.Delete:input_type -> beacon.kv.v1.DeleteRequest
+	17, // 45: beacon.kv.v1.SessionService.CreateSession:input_type -> beacon.kv.v1.CreateSessionRequest
+	19, // 46: beacon.kv.v1.SessionService.DestroySession:input_type -> beacon.kv.v1.DestroySessionRequest
+	21, // 47: beacon.kv.v1.SessionService.RenewSession:input_type -> beacon.kv.v1.RenewSessionRequest
+	23, // 48: beacon.kv.v1.SessionService.GetSession:input_type -> beacon.kv.v1.GetSessionRequest
+	25, // 49: beacon.kv.v1.SessionService.ListSessions:input_type -> beacon.kv.v1.ListSessionsRequest
+	27, // 50: beacon.kv.v1.SessionService.NodeSessions:input_type -> beacon.kv.v1.NodeSessionsRequest
+	31, // 51: beacon.kv.v1.TxnService.Txn:input_type -> beacon.kv.v1.TxnRequest
+	4,  // 52: beacon.kv.v1.KVService.Get:output_type -> beacon.kv.v1.GetResponse
+	6,  // 53: beacon.kv.v1.KVService.List:output_type -> beacon.kv.v1.ListResponse
+	8,  // 54: beacon.kv.v1.KVService.Keys:output_type -> beacon.kv.v1.KeysResponse
+	10, // 55: beacon.kv.v1.KVService.Put:output_type -> beacon.kv.v1.PutResponse
+	12, // 56: beacon.kv.v1.KVService.PutBatch:output_type -> beacon.kv.v1.PutBatchResponse
+	14, // 57: beacon.kv.v1.KVService.Delete:output_type -> beacon.kv.v1.DeleteResponse
+	18, // 58: beacon.kv.v1.SessionService.CreateSession:output_type -> beacon.kv.v1.CreateSessionResponse
+	20, // 59: beacon.kv.v1.SessionService.DestroySession:output_type -> beacon.kv.v1.DestroySessionResponse
+	22, // 60: beacon.kv.v1.SessionService.RenewSession:output_type -> beacon.kv.v1.RenewSessionResponse
+	24, // 61: beacon.kv.v1.SessionService.GetSession:output_type -> beacon.kv.v1.GetSessionResponse
+	26, // 62: beacon.kv.v1.SessionService.ListSessions:output_type -> beacon.kv.v1.ListSessionsResponse
+	28, // 63: beacon.kv.v1.SessionService.NodeSessions:output_type -> beacon.kv.v1.NodeSessionsResponse
+	34, // 64: beacon.kv.v1.TxnService.Txn:output_type -> beacon.kv.v1.TxnResponse
+	52, // [52:65] is the sub-list for method output_type
+	39, // [39:52] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_beacon_kv_v1_kv_proto_init() }
@@ -2290,11 +2399,11 @@ func file_beacon_kv_v1_kv_proto_init() {
 		return
 	}
 	file_beacon_kv_v1_kv_proto_msgTypes[7].OneofWrappers = []any{}
-	file_beacon_kv_v1_kv_proto_msgTypes[9].OneofWrappers = []any{}
-	file_beacon_kv_v1_kv_proto_msgTypes[26].OneofWrappers = []any{
+	file_beacon_kv_v1_kv_proto_msgTypes[11].OneofWrappers = []any{}
+	file_beacon_kv_v1_kv_proto_msgTypes[28].OneofWrappers = []any{
 		(*TxnOp_Kv)(nil),
 	}
-	file_beacon_kv_v1_kv_proto_msgTypes[28].OneofWrappers = []any{
+	file_beacon_kv_v1_kv_proto_msgTypes[30].OneofWrappers = []any{
 		(*TxnResult_Kv)(nil),
 	}
 	type x struct{}
@@ -2303,7 +2412,7 @@ func file_beacon_kv_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_beacon_kv_v1_kv_proto_rawDesc), len(file_beacon_kv_v1_kv_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -22,11 +22,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	KVService_Get_FullMethodName    = "/beacon.kv.v1.KVService/Get"
-	KVService_List_FullMethodName   = "/beacon.kv.v1.KVService/List"
-	KVService_Keys_FullMethodName   = "/beacon.kv.v1.KVService/Keys"
-	KVService_Put_FullMethodName    = "/beacon.kv.v1.KVService/Put"
-	KVService_Delete_FullMethodName = "/beacon.kv.v1.KVService/Delete"
+	KVService_Get_FullMethodName      = "/beacon.kv.v1.KVService/Get"
+	KVService_List_FullMethodName     = "/beacon.kv.v1.KVService/List"
+	KVService_Keys_FullMethodName     = "/beacon.kv.v1.KVService/Keys"
+	KVService_Put_FullMethodName      = "/beacon.kv.v1.KVService/Put"
+	KVService_PutBatch_FullMethodName = "/beacon.kv.v1.KVService/PutBatch"
+	KVService_Delete_FullMethodName   = "/beacon.kv.v1.KVService/Delete"
 )
 
 // KVServiceClient is the client API for KVService service.
@@ -43,6 +44,11 @@ type KVServiceClient interface {
 	Keys(ctx context.Context, in *KeysRequest, opts ...grpc.CallOption) (*KeysResponse, error)
 	// Put writes a key, optionally as check-and-set or as a lock operation.
 	Put(ctx context.Context, in *PutRequest, opts ...grpc.CallOption) (*PutResponse, error)
+	// PutBatch writes several keys in one Raft entry, in order, each on its
+	// own terms: a check-and-set that does not hold fails alone. The writes
+	// share the entry's index. Lock operations (acquire, release) are not
+	// batched: they go through Put.
+	PutBatch(ctx context.Context, in *PutBatchRequest, opts ...grpc.CallOption) (*PutBatchResponse, error)
 	// Delete removes a key, or a whole prefix.
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error)
 }
@@ -95,6 +101,16 @@ func (c *kVServiceClient) Put(ctx context.Context, in *PutRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *kVServiceClient) PutBatch(ctx context.Context, in *PutBatchRequest, opts ...grpc.CallOption) (*PutBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PutBatchResponse)
+	err := c.cc.Invoke(ctx, KVService_PutBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *kVServiceClient) Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*DeleteResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DeleteResponse)
@@ -119,6 +135,11 @@ type KVServiceServer interface {
 	Keys(context.Context, *KeysRequest) (*KeysResponse, error)
 	// Put writes a key, optionally as check-and-set or as a lock operation.
 	Put(context.Context, *PutRequest) (*PutResponse, error)
+	// PutBatch writes several keys in one Raft entry, in order, each on its
+	// own terms: a check-and-set that does not hold fails alone. The writes
+	// share the entry's index. Lock operations (acquire, release) are not
+	// batched: they go through Put.
+	PutBatch(context.Context, *PutBatchRequest) (*PutBatchResponse, error)
 	// Delete removes a key, or a whole prefix.
 	Delete(context.Context, *DeleteRequest) (*DeleteResponse, error)
 	mustEmbedUnimplementedKVServiceServer()
@@ -142,6 +163,9 @@ func (UnimplementedKVServiceServer) Keys(context.Context, *KeysRequest) (*KeysRe
 }
 func (UnimplementedKVServiceServer) Put(context.Context, *PutRequest) (*PutResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Put not implemented")
+}
+func (UnimplementedKVServiceServer) PutBatch(context.Context, *PutBatchRequest) (*PutBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutBatch not implemented")
 }
 func (UnimplementedKVServiceServer) Delete(context.Context, *DeleteRequest) (*DeleteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Delete not implemented")
@@ -239,6 +263,24 @@ func _KVService_Put_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KVService_PutBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KVServiceServer).PutBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KVService_PutBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KVServiceServer).PutBatch(ctx, req.(*PutBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _KVService_Delete_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DeleteRequest)
 	if err := dec(in); err != nil {
@@ -279,6 +321,10 @@ var KVService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Put",
 			Handler:    _KVService_Put_Handler,
+		},
+		{
+			MethodName: "PutBatch",
+			Handler:    _KVService_PutBatch_Handler,
 		},
 		{
 			MethodName: "Delete",

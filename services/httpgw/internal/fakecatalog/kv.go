@@ -3,6 +3,7 @@ package fakecatalog
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
@@ -88,6 +89,36 @@ func (f *Fake) Put(ctx context.Context, in *kvv1.PutRequest) (*kvv1.PutResponse,
 	p.ModifyIndex = idx
 	f.kv[p.Key] = p
 	return &kvv1.PutResponse{Meta: &queryv1.WriteMeta{Index: idx}, Ok: true}, nil
+}
+
+// PutBatch implements kvv1.KVServiceServer: each put as Put would, in
+// order (lock operations refused, as the catalog does).
+func (f *Fake) PutBatch(ctx context.Context, in *kvv1.PutBatchRequest) (*kvv1.PutBatchResponse, error) {
+	out := &kvv1.PutBatchResponse{Meta: &queryv1.WriteMeta{}}
+	for i, p := range in.GetPuts() {
+		if p.GetAcquire() != "" || p.GetRelease() != "" {
+			return nil, status.Errorf(codes.InvalidArgument, "puts[%d]: acquire and release are not batched: use Put", i)
+		}
+	}
+	for _, p := range in.GetPuts() {
+		resp, err := f.Put(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		out.Ok = append(out.Ok, resp.GetOk())
+		out.Meta.Index = max(out.Meta.Index, resp.GetMeta().GetIndex())
+	}
+	f.mu.Lock()
+	f.putBatches = append(f.putBatches, len(in.GetPuts()))
+	f.mu.Unlock()
+	return out, nil
+}
+
+// PutBatches returns the size of every put batch received, in order.
+func (f *Fake) PutBatches() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.putBatches)
 }
 
 // casHolds: 0 means "does not exist", N means "modify_index is N".

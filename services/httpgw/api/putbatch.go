@@ -1,0 +1,167 @@
+package api
+
+import (
+	"context"
+	"sync"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/beaconmesh/beacon/platform/token"
+	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
+)
+
+// Write batching. Each KV put alone costs a catalog call and a Raft entry,
+// and under load that overhead, not the write, is what limits the rate.
+// Plain and check-and-set puts that arrive while a call is under way wait
+// for it to end and then leave together in one PutBatch call, which the
+// catalog commits as one Raft entry, in arrival order, each put on its own
+// terms. A put that finds no call under way leaves at once, so a lone
+// writer waits for nobody.
+//
+// Puts in one batch share the entry's Raft index (their ModifyIndex), as
+// the writes of one transaction do. Lock operations (?acquire, ?release)
+// are never batched.
+
+const (
+	// maxPutCalls is how many batch calls may be under way per token. One
+	// is best measured: the fewer the calls, the bigger the batches, and
+	// the fewer the Raft entries (with 16, puts at 64 clients on three
+	// replicas ran 40% slower than with 1).
+	maxPutCalls = 1
+	// maxPutBatch and maxPutBatchBytes bound one call: far below the
+	// catalog's limits (1024 puts, 4 MiB messages).
+	maxPutBatch      = 256
+	maxPutBatchBytes = 1 << 20
+)
+
+// putBatcher queues puts per token: the catalog authorizes a call by its
+// token, so puts made with different tokens never share one.
+type putBatcher struct {
+	kv     KVClient
+	mu     sync.Mutex
+	queues map[string]*putQueue
+}
+
+// putQueue is one token's puts.
+type putQueue struct {
+	calls   int           // batch calls under way
+	waiting []*pendingPut // puts for the next call, in arrival order
+}
+
+// pendingPut is one put and, once its call returns, its outcome.
+type pendingPut struct {
+	ctx  context.Context
+	req  *kvv1.PutRequest
+	done chan struct{}
+	ok   bool
+	err  error
+}
+
+func newPutBatcher(kv KVClient) *putBatcher {
+	return &putBatcher{kv: kv, queues: map[string]*putQueue{}}
+}
+
+// put writes req, alone or batched with others, and reports whether its
+// check-and-set held. When ctx ends first the put may still be written, as
+// with any call abandoned in flight.
+func (b *putBatcher) put(ctx context.Context, req *kvv1.PutRequest) (bool, error) {
+	if req.GetAcquire() != "" || req.GetRelease() != "" {
+		resp, err := b.kv.Put(ctx, req)
+		return resp.GetOk(), err
+	}
+	p := &pendingPut{ctx: ctx, req: req, done: make(chan struct{})}
+	tok := token.From(ctx)
+	b.mu.Lock()
+	q := b.queues[tok]
+	if q == nil {
+		q = &putQueue{}
+		b.queues[tok] = q
+	}
+	q.waiting = append(q.waiting, p)
+	var batch []*pendingPut
+	if q.calls < maxPutCalls {
+		batch = b.take(q)
+	}
+	b.mu.Unlock()
+	if batch != nil {
+		// This put's own call runs here, without a hand-off; the calls
+		// after it run on their own goroutines.
+		b.run(tok, q, batch)
+	}
+	select {
+	case <-p.done:
+		return p.ok, p.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// take removes the next batch from q and counts its call as under way.
+// Call with b.mu held and q.waiting non-empty.
+func (b *putBatcher) take(q *putQueue) []*pendingPut {
+	n, size := 0, 0
+	for n < len(q.waiting) && n < maxPutBatch {
+		size += proto.Size(q.waiting[n].req)
+		if n > 0 && size > maxPutBatchBytes {
+			break
+		}
+		n++
+	}
+	batch := q.waiting[:n:n]
+	q.waiting = q.waiting[n:]
+	q.calls++
+	return batch
+}
+
+// run makes batch's call, answers its puts, and starts the next call if
+// puts are waiting.
+func (b *putBatcher) run(tok string, q *putQueue, batch []*pendingPut) {
+	b.call(batch)
+	b.mu.Lock()
+	q.calls--
+	var next []*pendingPut
+	if len(q.waiting) > 0 {
+		next = b.take(q)
+	} else if q.calls == 0 {
+		delete(b.queues, tok)
+	}
+	b.mu.Unlock()
+	if next != nil {
+		go b.run(tok, q, next)
+	}
+}
+
+// call sends batch in one PutBatch call, detached from any one client but
+// carrying the first put's context values (its token among them). If the
+// catalog refuses a batch of several as invalid, each put is sent alone,
+// so that one bad put fails only its own request.
+func (b *putBatcher) call(batch []*pendingPut) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), rpcTimeout)
+	defer cancel()
+	in := &kvv1.PutBatchRequest{Puts: make([]*kvv1.PutRequest, len(batch))}
+	for i, p := range batch {
+		in.Puts[i] = p.req
+	}
+	resp, err := b.kv.PutBatch(ctx, in)
+	switch {
+	case err == nil && len(resp.GetOk()) != len(batch):
+		err = status.Errorf(codes.Internal, "put batch: %d outcomes for %d puts", len(resp.GetOk()), len(batch))
+	case status.Code(err) == codes.InvalidArgument && len(batch) > 1:
+		for _, p := range batch {
+			r, err := b.kv.Put(ctx, p.req)
+			p.ok, p.err = r.GetOk(), err
+			close(p.done)
+		}
+		return
+	}
+	for i, p := range batch {
+		if err != nil {
+			p.err = err
+		} else {
+			p.ok = resp.GetOk()[i]
+		}
+		close(p.done)
+	}
+}
