@@ -17,7 +17,8 @@
 #            (bench/dnsfloor) vs Knot for A and SRV (dnsperf, q/s and p50/p99);
 #            beacon-httpgw vs the net/http floor (bench/httpfloor) serving the
 #            same bytes for GET /v1/health/service/web?passing (wrk); and
-#            WAITERS blocking queries woken by one change.
+#            WAITERS blocking queries woken by one change, asking for plain
+#            JSON and then for gzip (as Consul's Go client does).
 #   kv       PUT /v1/kv through beacon-httpgw at 1, 16 and 64 clients (and
 #            Beacon's gRPC put at 1 and 64) vs etcd's put with its own client
 #            at the same concurrency, on 1 and 3 replicas/members; reads at 16
@@ -363,6 +364,10 @@ scale() {
 			log "scale: blocking-query fan-out, $waiters waiters, repetition $run/$RUNS"
 			lg "fanout-10k/httpgw" -op fanout -target httpgw -url "http://127.0.0.1:$hp" -addr "127.0.0.1:$gp" \
 				-waiters "$waiters" -transports 8 -pid "$gw" -catalog-pid "$cat" -instances "$n" -timeout 60s
+			# The same with waiters that ask for gzip, as Consul's Go client
+			# (and so consul-template, Prometheus, traefik) always does.
+			lg "fanout-10k-gzip/httpgw" -op fanout -target httpgw -url "http://127.0.0.1:$hp" -addr "127.0.0.1:$gp" \
+				-waiters "$waiters" -transports 8 -pid "$gw" -catalog-pid "$cat" -instances "$n" -timeout 60s -gzip
 		done
 		[[ -n $hf ]] && stop "$hf"
 		stop "$dgw"

@@ -22,7 +22,8 @@ import (
 // (GET /v1/health/service/web?index=N&wait=60s) on beacon-httpgw, each on its
 // own connection, measures the gateway's RSS growth, then makes one change
 // (a new web instance, registered through gRPC) and times how long each
-// waiter takes to return after it.
+// waiter takes to return after it. With o.gzip the waiters ask for gzip and
+// decompress the answer, as Go's http.Transport does for Consul's client.
 func fanout(o options) (Result, error) {
 	base := o.url
 	svc := "web"
@@ -66,7 +67,7 @@ func fanout(o options) (Result, error) {
 				return dialer.DialContext(ctx, network, addr)
 			},
 			MaxIdleConnsPerHost: o.waiters/len(trs) + 1,
-			DisableCompression:  true,
+			DisableCompression:  !o.gzip,
 		}
 		defer trs[i].CloseIdleConnections()
 	}

@@ -82,7 +82,9 @@ func (b *putBatcher) put(ctx context.Context, req *kvv1.PutRequest) (bool, error
 	q.waiting = append(q.waiting, p)
 	var batch []*pendingPut
 	if q.calls < maxPutCalls {
-		batch = b.take(q)
+		if batch = b.take(q); batch == nil && q.calls == 0 {
+			delete(b.queues, tok) // this put's own client left already
+		}
 	}
 	b.mu.Unlock()
 	if batch != nil {
@@ -98,20 +100,29 @@ func (b *putBatcher) put(ctx context.Context, req *kvv1.PutRequest) (bool, error
 	}
 }
 
-// take removes the next batch from q and counts its call as under way.
-// Call with b.mu held and q.waiting non-empty.
+// take removes the next batch from q and counts its call as under way. A
+// put whose client has already left (and been told it failed) is dropped,
+// never sent later: its client may have written the key again since. It
+// returns nil, counting nothing, when no waiting put is left. Call with
+// b.mu held.
 func (b *putBatcher) take(q *putQueue) []*pendingPut {
-	n, size := 0, 0
-	for n < len(q.waiting) && n < maxPutBatch {
-		size += proto.Size(q.waiting[n].req)
-		if n > 0 && size > maxPutBatchBytes {
+	var batch []*pendingPut
+	size, n := 0, 0
+	for ; n < len(q.waiting) && len(batch) < maxPutBatch; n++ {
+		p := q.waiting[n]
+		if p.ctx.Err() != nil {
+			continue
+		}
+		size += proto.Size(p.req)
+		if len(batch) > 0 && size > maxPutBatchBytes {
 			break
 		}
-		n++
+		batch = append(batch, p)
 	}
-	batch := q.waiting[:n:n]
 	q.waiting = q.waiting[n:]
-	q.calls++
+	if len(batch) > 0 {
+		q.calls++
+	}
 	return batch
 }
 
@@ -121,10 +132,8 @@ func (b *putBatcher) run(tok string, q *putQueue, batch []*pendingPut) {
 	b.call(batch)
 	b.mu.Lock()
 	q.calls--
-	var next []*pendingPut
-	if len(q.waiting) > 0 {
-		next = b.take(q)
-	} else if q.calls == 0 {
+	next := b.take(q)
+	if next == nil && q.calls == 0 {
 		delete(b.queues, tok)
 	}
 	b.mu.Unlock()

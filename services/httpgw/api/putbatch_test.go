@@ -294,7 +294,7 @@ func TestPutBatcherErrors(t *testing.T) {
 			t.Errorf("err = %v, want Unavailable", err)
 		}
 	})
-	t.Run("a client that leaves stops waiting", func(t *testing.T) {
+	t.Run("a client that leaves stops waiting, and its put is never sent", func(t *testing.T) {
 		k := newBatchKV()
 		b := newPutBatcher(k)
 		release := k.holdCalls()
@@ -307,9 +307,21 @@ func TestPutBatcherErrors(t *testing.T) {
 		if o := <-out; !errors.Is(o.err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", o.err)
 		}
+		stay := putAll(t.Context(), b, &kvv1.PutRequest{Key: "stays"})
+		waitQueued(t, b, "", 2)
 		release()
 		for range maxPutCalls {
 			<-first
+		}
+		if o := <-stay; !o.ok || o.err != nil {
+			t.Errorf("stays: %v %v", o.ok, o.err)
+		}
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		for _, keys := range k.batches {
+			if slices.Contains(keys, "gone") {
+				t.Errorf("the put of a client that left was sent: %v", keys)
+			}
 		}
 	})
 }
