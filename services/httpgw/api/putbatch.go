@@ -145,7 +145,8 @@ func (b *putBatcher) run(tok string, q *putQueue, batch []*pendingPut) {
 // call sends batch in one PutBatch call, detached from any one client but
 // carrying the first put's context values (its token among them). If the
 // catalog refuses a batch of several as invalid, each put is sent alone,
-// so that one bad put fails only its own request.
+// so that one bad put fails only its own request; so they are if the
+// catalog is older than PutBatch.
 func (b *putBatcher) call(batch []*pendingPut) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), rpcTimeout)
 	defer cancel()
@@ -157,7 +158,8 @@ func (b *putBatcher) call(batch []*pendingPut) {
 	switch {
 	case err == nil && len(resp.GetOk()) != len(batch):
 		err = status.Errorf(codes.Internal, "put batch: %d outcomes for %d puts", len(resp.GetOk()), len(batch))
-	case status.Code(err) == codes.InvalidArgument && len(batch) > 1:
+	case status.Code(err) == codes.InvalidArgument && len(batch) > 1,
+		status.Code(err) == codes.Unimplemented: // a catalog older than PutBatch
 		for _, p := range batch {
 			r, err := b.kv.Put(ctx, p.req)
 			p.ok, p.err = r.GetOk(), err

@@ -286,6 +286,17 @@ func TestPutBatcherErrors(t *testing.T) {
 			t.Errorf("sent alone: %v", k.singles)
 		}
 	})
+	t.Run("a catalog without PutBatch gets each put alone", func(t *testing.T) {
+		k := newBatchKV()
+		k.err = status.Error(codes.Unimplemented, "unknown method PutBatch")
+		b := newPutBatcher(k)
+		if ok, err := b.put(t.Context(), &kvv1.PutRequest{Key: "x"}); !ok || err != nil {
+			t.Errorf("put = %v, %v", ok, err)
+		}
+		if !slices.Equal(k.singles, []string{"x"}) {
+			t.Errorf("sent through Put: %v", k.singles)
+		}
+	})
 	t.Run("a failed call fails its puts", func(t *testing.T) {
 		k := newBatchKV()
 		k.err = status.Error(codes.Unavailable, "no leader")
