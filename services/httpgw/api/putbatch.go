@@ -119,6 +119,7 @@ func (b *putBatcher) take(q *putQueue) []*pendingPut {
 		}
 		batch = append(batch, p)
 	}
+	clear(q.waiting[:n]) // the array outlives the taken puts: let their values go
 	q.waiting = q.waiting[n:]
 	if len(batch) > 0 {
 		q.calls++
