@@ -10,8 +10,6 @@ import (
 	"github.com/beaconmesh/beacon/services/catalog/state"
 	"github.com/hashicorp/go-memdb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 type kvService struct {
@@ -98,9 +96,6 @@ func (k *kvService) PutBatch(ctx context.Context, req *kvv1.PutBatchRequest) (*k
 	res, err := k.s.apply(ctx, fsm.KVPutBatchType, req)
 	if err != nil {
 		return nil, err
-	}
-	if len(res.PutOK) != len(req.GetPuts()) {
-		return nil, status.Errorf(codes.Internal, "put batch: %d outcomes for %d puts", len(res.PutOK), len(req.GetPuts()))
 	}
 	return &kvv1.PutBatchResponse{Meta: &queryv1.WriteMeta{Index: res.Index}, Ok: res.PutOK}, nil
 }

@@ -32,27 +32,36 @@ const (
 //
 // Lock-delay is enforced by the caller on the leader, not here.
 func (s *Store) KVPut(idx uint64, req *kvv1.PutRequest) (bool, error) {
-	switch {
-	case req == nil:
-		return false, fmt.Errorf("kv put: %w: nil request", ErrInvalidRequest)
-	case req.GetKey() == "":
-		return false, fmt.Errorf("kv put: %w", ErrMissingKey)
-	case req.GetAcquire() != "" && req.GetRelease() != "":
-		return false, fmt.Errorf("kv put %q: %w: both acquire and release", req.GetKey(), ErrInvalidRequest)
+	op, err := putOp(req)
+	if err != nil {
+		return false, fmt.Errorf("kv put: %w", err)
 	}
 	var ok bool
-	err := s.write(idx, func(w *writeTxn) error {
+	err = s.write(idx, func(w *writeTxn) error {
 		var err error
-		ok, _, err = w.kvSet(kvSetOp{
-			key: req.GetKey(), value: req.GetValue(), flags: req.GetFlags(),
-			cas: req.Cas, acquire: req.GetAcquire(), release: req.GetRelease(),
-		})
+		ok, _, err = w.kvSet(op)
 		return err
 	})
 	if err != nil {
 		return false, fmt.Errorf("kv put %q: %w", req.GetKey(), err)
 	}
 	return ok, nil
+}
+
+// putOp checks a put request and returns the write it asks for.
+func putOp(req *kvv1.PutRequest) (kvSetOp, error) {
+	switch {
+	case req == nil:
+		return kvSetOp{}, fmt.Errorf("%w: nil request", ErrInvalidRequest)
+	case req.GetKey() == "":
+		return kvSetOp{}, ErrMissingKey
+	case req.GetAcquire() != "" && req.GetRelease() != "":
+		return kvSetOp{}, fmt.Errorf("%q: %w: both acquire and release", req.GetKey(), ErrInvalidRequest)
+	}
+	return kvSetOp{
+		key: req.GetKey(), value: req.GetValue(), flags: req.GetFlags(),
+		cas: req.Cas, acquire: req.GetAcquire(), release: req.GetRelease(),
+	}, nil
 }
 
 // KVPutBatch writes several keys at Raft index idx in one transaction, in
@@ -62,23 +71,23 @@ func (s *Store) KVPut(idx uint64, req *kvv1.PutRequest) (bool, error) {
 // does not hold, so nothing needs undoing when one fails. Any error leaves
 // the store untouched.
 func (s *Store) KVPutBatch(idx uint64, puts []*kvv1.PutRequest) ([]bool, error) {
+	ops := make([]kvSetOp, len(puts))
 	for i, req := range puts {
+		op, err := putOp(req)
 		switch {
-		case req == nil:
-			return nil, fmt.Errorf("kv put batch: put %d: %w: nil request", i, ErrInvalidRequest)
-		case req.GetKey() == "":
-			return nil, fmt.Errorf("kv put batch: put %d: %w", i, ErrMissingKey)
-		case req.GetAcquire() != "" || req.GetRelease() != "":
-			return nil, fmt.Errorf("kv put batch: put %d (%q): %w: lock operations are not batched", i, req.GetKey(), ErrInvalidRequest)
+		case err != nil:
+			return nil, fmt.Errorf("kv put batch: put %d: %w", i, err)
+		case op.acquire != "" || op.release != "":
+			return nil, fmt.Errorf("kv put batch: put %d (%q): %w: lock operations are not batched", i, op.key, ErrInvalidRequest)
 		}
+		ops[i] = op
 	}
-	ok := make([]bool, len(puts))
+	ok := make([]bool, len(ops))
 	err := s.write(idx, func(w *writeTxn) error {
-		for i, req := range puts {
+		for i, op := range ops {
 			var err error
-			ok[i], _, err = w.kvSet(kvSetOp{key: req.GetKey(), value: req.GetValue(), flags: req.GetFlags(), cas: req.Cas})
-			if err != nil {
-				return fmt.Errorf("put %d (%q): %w", i, req.GetKey(), err)
+			if ok[i], _, err = w.kvSet(op); err != nil {
+				return fmt.Errorf("put %d (%q): %w", i, op.key, err)
 			}
 		}
 		return nil

@@ -54,6 +54,7 @@ type putQueue struct {
 type pendingPut struct {
 	ctx  context.Context
 	req  *kvv1.PutRequest
+	size int // encoded, counted against maxPutBatchBytes
 	done chan struct{}
 	ok   bool
 	err  error
@@ -71,7 +72,7 @@ func (b *putBatcher) put(ctx context.Context, req *kvv1.PutRequest) (bool, error
 		resp, err := b.kv.Put(ctx, req)
 		return resp.GetOk(), err
 	}
-	p := &pendingPut{ctx: ctx, req: req, done: make(chan struct{})}
+	p := &pendingPut{ctx: ctx, req: req, size: proto.Size(req), done: make(chan struct{})}
 	tok := token.From(ctx)
 	b.mu.Lock()
 	q := b.queues[tok]
@@ -113,7 +114,7 @@ func (b *putBatcher) take(q *putQueue) []*pendingPut {
 		if p.ctx.Err() != nil {
 			continue
 		}
-		size += proto.Size(p.req)
+		size += p.size
 		if len(batch) > 0 && size > maxPutBatchBytes {
 			break
 		}

@@ -54,8 +54,6 @@ type Fake struct {
 	errs     map[string]error
 	tokens   []string
 	requests map[string]proto.Message
-	// putBatches is the size of each PutBatch call.
-	putBatches []int
 
 	// LeaderAddr, PeerAddrs, Datacenters and Raft answer the status and operator calls.
 	LeaderAddr  string

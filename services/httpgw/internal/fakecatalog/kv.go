@@ -3,7 +3,6 @@ package fakecatalog
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
@@ -108,17 +107,7 @@ func (f *Fake) PutBatch(ctx context.Context, in *kvv1.PutBatchRequest) (*kvv1.Pu
 		out.Ok = append(out.Ok, resp.GetOk())
 		out.Meta.Index = max(out.Meta.Index, resp.GetMeta().GetIndex())
 	}
-	f.mu.Lock()
-	f.putBatches = append(f.putBatches, len(in.GetPuts()))
-	f.mu.Unlock()
 	return out, nil
-}
-
-// PutBatches returns the size of every put batch received, in order.
-func (f *Fake) PutBatches() []int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.putBatches)
 }
 
 // casHolds: 0 means "does not exist", N means "modify_index is N".
