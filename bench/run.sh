@@ -32,7 +32,9 @@
 #            all healthy, leader failover, image sizes, from one run of
 #            tests/compose's TestLeaderStopped (its TestMain builds the
 #            images and starts deploy/docker-compose.yml).
-#   proxy    bench/tcpfloor through: nothing (direct loopback), Beacon's two
+#   proxy    bench/tcpfloor through: nothing (direct loopback), two plain
+#            Go TCP relays (tcpfloor -relay: the hop cost of any Go
+#            process, without TLS), Beacon's two
 #            sidecars (beacon-proxy, mutual TLS between them), two HAProxy
 #            sidecars with mutual TLS: BULK_MIB MiB over one connection,
 #            64-byte round trips (p50/p99), new connections/s.
@@ -491,11 +493,21 @@ proxy_section() {
 		hap_err="the HAProxy pair did not carry an echo (see haproxy.log)"
 	fi
 	beacon_sidecars "$sp" || log "proxy: Beacon path not measured: $bp_err"
+	# Two plain Go relays chained (tcpfloor -relay): what two hops through
+	# any Go process cost here, without TLS, the reference for the RTT.
+	local r1 r2
+	r1=$(port) r2=$(port)
+	bin/tcpfloor -addr "127.0.0.1:$r1" -relay "127.0.0.1:$sp" 2>>"$out/tcpfloor.log" &
+	pids+=($!)
+	bin/tcpfloor -addr "127.0.0.1:$r2" -relay "127.0.0.1:$r1" 2>>"$out/tcpfloor.log" &
+	pids+=($!)
+	sleep 0.2
 	for ((run = 1; run <= RUNS; run++)); do
 		log "proxy: repetition $run/$RUNS"
-		for path in direct beacon-mtls2 haproxy-mtls2; do
+		for path in direct gorelay2 beacon-mtls2 haproxy-mtls2; do
 			case $path in
 			direct) addr="127.0.0.1:$sp" err="" ;;
+			gorelay2) addr="127.0.0.1:$r2" err="" ;;
 			beacon-mtls2) addr=$bp_addr err=$bp_err ;;
 			haproxy-mtls2) addr=$hap_addr err=$hap_err ;;
 			esac

@@ -144,6 +144,7 @@ var ratios = []ratio{
 	{beacon: "tcp-bulk/beacon-mtls2", peer: "tcp-bulk/haproxy-mtls2", what: "Proxy bulk MiB/s: Beacon / HAProxy (both two mTLS sidecars)", goal: 1.5},
 	{beacon: "tcp-rtt/beacon-mtls2", peer: "tcp-rtt/haproxy-mtls2", what: "Proxy 64-byte round trip p50: Beacon / HAProxy (lower is better)", f: func(r result.Result) float64 { return r.P50ms }},
 	{beacon: "tcp-conns/beacon-mtls2", peer: "tcp-conns/haproxy-mtls2", what: "Proxy new connections/s: Beacon / HAProxy"},
+	{beacon: "tcp-rtt/beacon-mtls2", peer: "tcp-rtt/gorelay2", what: "Proxy 64-byte round trip p50: Beacon mTLS sidecars / two plain Go relays (lower is better)", f: func(r result.Result) float64 { return r.P50ms }},
 	{beacon: "checks-steady/beacon-health", peer: "checks-steady/floor", what: "Health checks, steady: beacon-health CPU / bare HTTP poller CPU (lower is better)", f: cpu},
 	{beacon: "checks-flap/beacon-health", peer: "checks-flap/floor", what: "Health checks, 1% flapping: beacon-health CPU / bare HTTP poller CPU (lower is better)", f: cpu},
 }
@@ -481,6 +482,7 @@ func deployTable(b *strings.Builder, t *table) {
 func tcpTable(b *strings.Builder, t *table) {
 	paths := []struct{ name, what string }{
 		{"direct", "direct loopback (the floor)"},
+		{"gorelay2", "two plain Go relays, no TLS: app → relay → relay → server"},
 		{"beacon-mtls2", "Beacon: app → sidecar ==mTLS==> sidecar → server"},
 		{"haproxy-mtls2", "HAProxy 2.6, 1 thread each: app → A ==mTLS==> B → server"},
 	}
@@ -497,6 +499,9 @@ func tcpTable(b *strings.Builder, t *table) {
 	fmt.Fprintln(b, "|---|---|---|---:|---|---:|")
 	for _, p := range paths {
 		bulk, rtt, conns := t.byName["tcp-bulk/"+p.name], t.byName["tcp-rtt/"+p.name], t.byName["tcp-conns/"+p.name]
+		if bulk == nil && rtt == nil && conns == nil {
+			continue // a path this run did not have (the Go relays came later)
+		}
 		if why := missingOf(bulk, rtt, conns); why != "" {
 			fmt.Fprintf(b, "| %s | missing: %s | – | – | – | – |\n", p.what, why)
 			continue

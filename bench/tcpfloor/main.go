@@ -3,7 +3,10 @@
 // 8-byte big-endian length makes it read that many bytes and answer one
 // byte; 'E' makes it echo until EOF. With -certs DIR it instead writes a
 // throw-away ECDSA P-256 CA and two leaf certificates (for the two HAProxy
-// sidecars of the mutual-TLS path) and exits.
+// sidecars of the mutual-TLS path) and exits. With -relay ADDR it is
+// instead a plain TCP relay to ADDR (two goroutines copying, half-close
+// passed on): two of them chained are the reference path for what any Go
+// process costs per hop on this machine, without TLS or a proxy's logic.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9700", "TCP address to serve on")
 	certs := flag.String("certs", "", "write ca.pem, a.pem and b.pem (certificate + key) into this directory and exit")
+	relay := flag.String("relay", "", "relay each connection to this address instead of serving it")
 	flag.Parse()
 	if *certs != "" {
 		if err := writeCerts(*certs); err != nil {
@@ -33,13 +37,17 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, *addr); err != nil {
+	h := handle
+	if *relay != "" {
+		h = func(c net.Conn) error { return relayTo(c, *relay) }
+	}
+	if err := serve(ctx, *addr, h); err != nil {
 		fmt.Fprintln(os.Stderr, "tcpfloor:", err)
 		os.Exit(1)
 	}
 }
 
-func serve(ctx context.Context, addr string) error {
+func serve(ctx context.Context, addr string, handle func(net.Conn) error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", addr, err)
@@ -85,4 +93,25 @@ func handle(c net.Conn) error {
 	default:
 		return fmt.Errorf("unknown mode %q", hdr[0])
 	}
+}
+
+// relayTo copies c to a new connection to addr and back until both
+// directions end, passing each side's half-close on to the other.
+func relayTo(c net.Conn, addr string) error {
+	defer c.Close()
+	d, err := net.Dial("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("relay dial %s: %w", addr, err)
+	}
+	defer d.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(d, c)
+		_ = d.(*net.TCPConn).CloseWrite()
+	}()
+	_, err = io.Copy(c, d)
+	_ = c.(*net.TCPConn).CloseWrite()
+	<-done
+	return err
 }
