@@ -62,6 +62,7 @@ type batches struct {
 
 // batchQueue is one distinct read.
 type batchQueue struct {
+	key     string // in batches.reads
 	running bool
 	current *batch // the call under way that readers may still join
 	next    *batch // readers waiting for the next call
@@ -81,17 +82,24 @@ func newBatches() *batches {
 	return &batches{reads: map[string]*batchQueue{}, known: knownAnswers{byKey: map[string]*recorder{}}}
 }
 
-// batchKey identifies reads that get the same answer: the route, the whole
-// query and the token the call is made with (already in r's context).
-func batchKey(r *http.Request) string {
-	return r.URL.Path + "?" + r.URL.RawQuery + "\x00" + token.From(r.Context())
+// appendBatchKey appends to b what identifies reads that get the same
+// answer: the route, the whole query and the token the call is made with
+// (already in r's context).
+func appendBatchKey(b []byte, r *http.Request) []byte {
+	b = append(b, r.URL.Path...)
+	b = append(b, '?')
+	b = append(b, r.URL.RawQuery...)
+	b = append(b, 0)
+	return append(b, token.From(r.Context())...)
 }
 
 // newBatch is a batch whose call runs r detached from r's client, recording
 // its answer uncompressed: each reader gets its own encoding and its own
 // HEAD handling.
 func newBatch(r *http.Request) *batch {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	// Detached from the client, and from its connection: the call writes
+	// into a recorder, and each reader sends its own reply.
+	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(r.Context()), connKey{}, (*connState)(nil)))
 	br := r.Clone(ctx)
 	br.Method = http.MethodGet
 	br.Header.Del("Accept-Encoding")
@@ -103,12 +111,15 @@ func newBatch(r *http.Request) *batch {
 // none is under way. It returns false, having written nothing, when r's
 // context ended first (the client left, or the server is stopping).
 func (bs *batches) serve(w http.ResponseWriter, r *http.Request, join bool, run func(http.ResponseWriter, *http.Request)) bool {
-	key := batchKey(r)
+	// The key is built on the stack and becomes a string only for a new
+	// queue: the thousands of watchers joining one call allocate none.
+	var kb [128]byte
+	k := appendBatchKey(kb[:0], r)
 	bs.mu.Lock()
-	q := bs.reads[key]
+	q := bs.reads[string(k)]
 	if q == nil {
-		q = &batchQueue{}
-		bs.reads[key] = q
+		q = &batchQueue{key: string(k)}
+		bs.reads[q.key] = q
 	}
 	var b *batch
 	if join && q.current != nil {
@@ -122,7 +133,7 @@ func (bs *batches) serve(w http.ResponseWriter, r *http.Request, join bool, run 
 		b = q.next
 		b.readers++
 		if !q.running {
-			bs.start(key, q, run)
+			bs.start(q, run)
 		}
 	}
 	bs.mu.Unlock()
@@ -152,7 +163,8 @@ func (bs *batches) serve(w http.ResponseWriter, r *http.Request, join bool, run 
 
 // start runs q's next batch in its own goroutine; when it ends, the batch
 // that gathered meanwhile runs. bs.mu is held.
-func (bs *batches) start(key string, q *batchQueue, run func(http.ResponseWriter, *http.Request)) {
+func (bs *batches) start(q *batchQueue, run func(http.ResponseWriter, *http.Request)) {
+	key := q.key
 	b := q.next
 	q.next, q.current, q.running = nil, b, true
 	var held *recorder
@@ -191,7 +203,7 @@ func (bs *batches) start(key string, q *batchQueue, run func(http.ResponseWriter
 			q.current = nil
 		}
 		if q.next != nil {
-			bs.start(key, q, run)
+			bs.start(q, run)
 			return
 		}
 		q.running = false
@@ -380,6 +392,6 @@ func (rec *recorder) replay(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(rec.status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+		sendBody(w, r, body)
 	}
 }

@@ -44,10 +44,23 @@ const gzipMinSize = 1024
 
 // endpoint is one path of the route table with its handlers by method.
 type endpoint struct {
-	pattern  string
-	handlers map[string]handlerFunc
-	allow    string
-	codes    map[string]codeOverrides // by method
+	pattern string
+	runs    map[string]func(http.ResponseWriter, *http.Request) // the handlers by method, wrapped by runner
+	allow   string
+	codes   map[string]codeOverrides // by method
+}
+
+// runner is h wrapped to write its result or error: made once per route
+// and method, since a batched read keeps it while its call runs.
+func (e *endpoint) runner(s *Server, method string, h handlerFunc) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		out, err := h(w, r)
+		if err != nil {
+			e.fail(s, w, r, method, err)
+			return
+		}
+		s.write(w, r, out)
+	}
 }
 
 // serve runs the handler for r's method: the one wrapper that answers
@@ -64,7 +77,7 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 	if method == http.MethodHead {
 		method = http.MethodGet
 	}
-	h, ok := e.handlers[method]
+	run, ok := e.runs[method]
 	if !ok {
 		rec.Header().Set("Allow", e.allow)
 		if r.Method == http.MethodOptions {
@@ -80,14 +93,8 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		e.fail(s, rec, r, method, err)
 		return
 	}
-	r = r.WithContext(token.With(r.Context(), requestToken(r, q)))
-	run := func(w http.ResponseWriter, r *http.Request) {
-		out, err := h(w, r)
-		if err != nil {
-			e.fail(s, w, r, method, err)
-			return
-		}
-		s.write(w, r, out)
+	if tok := requestToken(r, q); tok != "" {
+		r = r.WithContext(token.With(r.Context(), tok))
 	}
 	if share, join := batchMode(e.pattern, q); share && method == http.MethodGet {
 		if !s.batches.serve(rec, r, join, run) {
@@ -163,7 +170,7 @@ func writeBody(w http.ResponseWriter, r *http.Request, status int, contentType s
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+		sendBody(w, r, body)
 	}
 }
 

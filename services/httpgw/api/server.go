@@ -91,20 +91,20 @@ func (s *Server) register(table []route) {
 	for _, rt := range table {
 		ep, ok := byPath[rt.path]
 		if !ok {
-			ep = &endpoint{pattern: rt.path, handlers: map[string]handlerFunc{}, codes: map[string]codeOverrides{}}
+			ep = &endpoint{pattern: rt.path, runs: map[string]func(http.ResponseWriter, *http.Request){}, codes: map[string]codeOverrides{}}
 			byPath[rt.path] = ep
 			order = append(order, rt.path)
 		}
-		if _, dup := ep.handlers[rt.method]; dup {
+		if _, dup := ep.runs[rt.method]; dup {
 			panic("api: route " + rt.method + " " + rt.path + " registered twice")
 		}
-		ep.handlers[rt.method] = rt.handler
+		ep.runs[rt.method] = ep.runner(s, rt.method, rt.handler)
 		ep.codes[rt.method] = rt.codes
 	}
 	for _, path := range order {
 		ep := byPath[path]
-		methods := make([]string, 0, len(ep.handlers))
-		for m := range ep.handlers {
+		methods := make([]string, 0, len(ep.runs))
+		for m := range ep.runs {
 			methods = append(methods, m)
 		}
 		slices.Sort(methods)

@@ -216,6 +216,7 @@ func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			BaseContext:       func(net.Listener) context.Context { return base },
+			ConnContext:       api.ConnContext,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 		log:  log,
