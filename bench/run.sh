@@ -280,7 +280,7 @@ wrk_get() {
 # scale: one catalog replica grown to each of SIZES, with every read-side
 # measurement at the sizes where it belongs.
 scale() {
-	local sp gp hp dp mp fp kp hfp rsp rgp rhp cat gw dgw floor_ok=0 knot_ok=0 from=0 n sz qt
+	local sp gp hp dp mp fp kp hfp rsp rgp rhp cat dgw floor_ok=0 knot_ok=0 from=0 n sz qt
 	local url="/v1/health/service/web?passing"
 	sp=$(port) gp=$(port) hp=$(port) fp=$(port) kp=$(port) hfp=$(port) rsp=$(port) rgp=$(port) rhp=$(port)
 	run=0
@@ -296,7 +296,6 @@ scale() {
 		return
 	fi
 	start "httpgw-read" "$out/httpgw.log" bin/beacon-httpgw -http-addr "127.0.0.1:$hp" -catalog "127.0.0.1:$gp" -node gw -log-level warn
-	gw=$last
 	start "httpgw-restore" "$out/httpgw.log" bin/beacon-httpgw -http-addr "127.0.0.1:$rhp" -catalog "127.0.0.1:$rgp" -node gw2 -log-level warn
 	wait_http "http://127.0.0.1:$hp/v1/status/leader"
 	wait_http "http://127.0.0.1:$rhp/v1/status/leader"
@@ -364,17 +363,35 @@ scale() {
 				missing "http-health/floor" http "the floor did not start (wrk missing or no body fetched from httpgw)"
 			fi
 			log "scale: blocking-query fan-out, $waiters waiters, repetition $run/$RUNS"
-			lg "fanout-10k/httpgw" -op fanout -target httpgw -url "http://127.0.0.1:$hp" -addr "127.0.0.1:$gp" \
-				-waiters "$waiters" -transports 8 -pid "$gw" -catalog-pid "$cat" -instances "$n" -timeout 60s
+			fanout "fanout-10k/httpgw" "$gp" "$cat" "$n"
 			# The same with waiters that ask for gzip, as Consul's Go client
 			# (and so consul-template, Prometheus, traefik) always does.
-			lg "fanout-10k-gzip/httpgw" -op fanout -target httpgw -url "http://127.0.0.1:$hp" -addr "127.0.0.1:$gp" \
-				-waiters "$waiters" -transports 8 -pid "$gw" -catalog-pid "$cat" -instances "$n" -timeout 60s -gzip
+			fanout "fanout-10k-gzip/httpgw" "$gp" "$cat" "$n" -gzip
 		done
 		[[ -n $hf ]] && stop "$hf"
 		stop "$dgw"
 	done
 	stop_all
+}
+
+# fanout NAME CATALOG_GRPC_PORT CATALOG_PID INSTANCES [ARGS...]: one
+# blocking-query fan-out on a gateway started for it alone. Its memory
+# before the waiters is then that of an idle gateway: a gateway that has
+# served other load keeps that load's freed heap, which new waiters reuse
+# without growing the RSS, and the figure per waiter would read low.
+fanout() {
+	local name=$1 gp=$2 cat=$3 n=$4 fp
+	shift 4
+	fp=$(port)
+	start "httpgw-fanout" "$out/httpgw.log" bin/beacon-httpgw -http-addr "127.0.0.1:$fp" -catalog "127.0.0.1:$gp" -node gw-fanout -log-level warn
+	local gw=$last
+	if wait_http "http://127.0.0.1:$fp/v1/status/leader"; then
+		lg "$name" -op fanout -target httpgw -url "http://127.0.0.1:$fp" -addr "127.0.0.1:$gp" \
+			-waiters "$waiters" -transports 8 -pid "$gw" -catalog-pid "$cat" -instances "$n" -timeout 60s "$@"
+	else
+		missing "$name" fanout "the fan-out gateway did not start"
+	fi
+	stop "$gw"
 }
 
 # human 10000 -> 10k
