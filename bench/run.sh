@@ -454,10 +454,18 @@ haproxy_pair() {
 		} >"$d/$side.cfg"
 		haproxy -db -f "$d/$side.cfg" >>"$out/haproxy.log" 2>&1 &
 		pids+=($!)
+		hap_pids+=($!)
 	done
 	hap_addr="127.0.0.1:$pa"
-	bin/loadgen -op conns -addr "$hap_addr" -total 1 -timeout 10s >/dev/null 2>>"$out/loadgen.err" ||
-		{ sleep 1; bin/loadgen -op conns -addr "$hap_addr" -total 1 >/dev/null 2>>"$out/loadgen.err"; }
+	# Up to 10 s for both to listen: on a loaded machine one took over a
+	# second once, and the whole HAProxy column went missing.
+	local i
+	for ((i = 0; i < 20; i++)); do
+		bin/loadgen -op conns -addr "$hap_addr" -total 1 -timeout 10s >/dev/null 2>>"$out/loadgen.err" && return 0
+		sleep 0.5
+	done
+	log "the HAProxy pair carried no echo in 10 s; haproxy processes: $(ps -o pid=,stat=,args= -p "${hap_pids[*]// /,}" 2>&1 | tr '\n' ';')"
+	return 1
 }
 
 # beacon_sidecars SERVER_PORT: the dev agent with two services registered,
@@ -498,7 +506,7 @@ beacon_sidecars() {
 
 # proxy_section: the three TCP paths, each repetition measuring them back to back.
 proxy_section() {
-	local sp path addr err m hap_addr="" bp_addr="" bp_err="" hap_err=""
+	local sp path addr err m hap_addr="" bp_addr="" bp_err="" hap_err="" hap_pids=()
 	sp=$(port)
 	run=0
 	bin/tcpfloor -addr "127.0.0.1:$sp" 2>>"$out/tcpfloor.log" &

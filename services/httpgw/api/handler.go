@@ -141,10 +141,21 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 		buf []byte
 		err error
 	)
-	if _, pretty := r.URL.Query()["pretty"]; pretty {
+	// The query is parsed again only when it may name ?pretty.
+	pretty := false
+	if strings.Contains(r.URL.RawQuery, "pretty") {
+		_, pretty = r.URL.Query()["pretty"]
+	}
+	switch b, isBool := v.(bool); {
+	case pretty:
 		buf, err = json.MarshalIndent(v, "", "    ")
 		buf = append(buf, '\n')
-	} else {
+	case isBool: // the answer of every KV put and delete
+		buf = jsonFalse
+		if b {
+			buf = jsonTrue
+		}
+	default:
 		buf, err = json.Marshal(v)
 	}
 	if err != nil {
@@ -154,6 +165,9 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	}
 	writeBody(w, r, status, "application/json", buf)
 }
+
+// jsonFalse and jsonTrue are shared bodies: writeBody never modifies one.
+var jsonFalse, jsonTrue = []byte("false"), []byte("true")
 
 // writeBody writes body, gzipped when the client accepts it and it is big
 // enough to gain from it.
