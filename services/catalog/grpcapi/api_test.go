@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -298,6 +299,74 @@ func TestPutBatch(t *testing.T) {
 	if len(after.GetPairs()) != len(before.GetPairs()) {
 		t.Errorf("refused batches wrote %d keys", len(after.GetPairs())-len(before.GetPairs()))
 	}
+}
+
+// TestConcurrentPutsShareEntries makes many Put calls at once: the leader
+// writes them in shared Raft entries, and each keeps its own outcome.
+func TestConcurrentPutsShareEntries(t *testing.T) {
+	a := newTestAPI(t)
+	ctx := ctxT(t)
+	first, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "cas", Value: []byte("0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cas := first.GetMeta().GetIndex()
+
+	const writers, each, casWriters = 32, 8, 16
+	type outcome struct {
+		key   string
+		index uint64
+		ok    bool
+		err   error
+	}
+	out := make(chan outcome, writers*each+casWriters)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				key := fmt.Sprintf("w%02d/%d", w, i)
+				resp, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: key, Value: []byte(key)})
+				out <- outcome{key, resp.GetMeta().GetIndex(), resp.GetOk(), err}
+			}
+		}()
+	}
+	for w := range casWriters {
+		go func() {
+			resp, err := a.kv().Put(ctx, &kvv1.PutRequest{Key: "cas", Value: fmt.Appendf(nil, "%d", w+1), Cas: &cas})
+			out <- outcome{"cas", resp.GetMeta().GetIndex(), resp.GetOk(), err}
+		}()
+	}
+	indexes := map[uint64]bool{}
+	casWon := 0
+	for range writers*each + casWriters {
+		o := <-out
+		if o.err != nil {
+			t.Fatalf("put %s: %v", o.key, o.err)
+		}
+		if o.key == "cas" {
+			if o.ok {
+				casWon++
+			}
+			continue
+		}
+		if !o.ok || o.index <= cas {
+			t.Errorf("put %s: ok %v at index %d", o.key, o.ok, o.index)
+		}
+		indexes[o.index] = true
+		got, err := a.kv().Get(ctx, &kvv1.GetRequest{Key: o.key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := got.GetPair(); string(p.GetValue()) != o.key || p.GetModifyIndex() != o.index {
+			t.Errorf("%s = %q at %d, want its own value at %d", o.key, p.GetValue(), p.GetModifyIndex(), o.index)
+		}
+	}
+	if casWon != 1 {
+		t.Errorf("%d check-and-set puts on one index held, want exactly 1", casWon)
+	}
+	if len(indexes) >= writers*each {
+		t.Errorf("%d puts took %d Raft entries: none were batched", writers*each, len(indexes))
+	}
+	t.Logf("%d puts in %d entries", writers*each, len(indexes))
 }
 
 func TestSessionTTLAndLockDelay(t *testing.T) {

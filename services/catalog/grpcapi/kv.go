@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/putbatch"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	"github.com/beaconmesh/beacon/services/catalog/fsm"
@@ -14,7 +15,29 @@ import (
 
 type kvService struct {
 	kvv1.UnimplementedKVServiceServer
-	s *Server
+	s    *Server
+	puts *putbatch.Batcher // the Put calls the leader serves, batched
+}
+
+// putBatchTimeout bounds one batch of puts on the leader; the batch runs
+// detached from the calls that make it up.
+const putBatchTimeout = 30 * time.Second
+
+func newKVService(s *Server) *kvService {
+	k := &kvService{s: s}
+	k.puts = putbatch.New(leaderKV{k}, putBatchTimeout)
+	return k
+}
+
+// leaderKV is the leader's own way of writing puts, for the batcher.
+type leaderKV struct{ k *kvService }
+
+func (l leaderKV) Put(ctx context.Context, req *kvv1.PutRequest, _ ...grpc.CallOption) (*kvv1.PutResponse, error) {
+	return l.k.putHere(ctx, req)
+}
+
+func (l leaderKV) PutBatch(ctx context.Context, req *kvv1.PutBatchRequest, _ ...grpc.CallOption) (*kvv1.PutBatchResponse, error) {
+	return l.k.putBatchHere(ctx, req)
 }
 
 func (k *kvService) Get(ctx context.Context, req *kvv1.GetRequest) (*kvv1.GetResponse, error) {
@@ -71,6 +94,13 @@ func (k *kvService) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutRes
 	}); ok {
 		return resp, err
 	}
+	// Concurrent puts leave together, as one Raft entry (see putbatch);
+	// lock operations go alone, through putHere.
+	return k.puts.Put(ctx, req)
+}
+
+// putHere writes one put on this replica, the leader.
+func (k *kvService) putHere(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutResponse, error) {
 	// Lock-delay is decided here on the leader, as in Consul: a key whose
 	// holder's session was invalidated cannot be acquired for a while, so a
 	// lock holder that lost its session has time to notice.
@@ -93,6 +123,11 @@ func (k *kvService) PutBatch(ctx context.Context, req *kvv1.PutBatchRequest) (*k
 	}); ok {
 		return resp, err
 	}
+	return k.putBatchHere(ctx, req)
+}
+
+// putBatchHere writes a batch of valid puts on this replica, the leader.
+func (k *kvService) putBatchHere(ctx context.Context, req *kvv1.PutBatchRequest) (*kvv1.PutBatchResponse, error) {
 	res, err := k.s.apply(ctx, fsm.KVPutBatchType, req)
 	if err != nil {
 		return nil, err

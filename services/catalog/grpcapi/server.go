@@ -86,7 +86,7 @@ func (s *Server) Register(g *grpc.Server, internal bool) {
 	catalogv1.RegisterMembershipServiceServer(g, &membershipService{s: s})
 	connectv1.RegisterCAServiceServer(g, &caService{s: s})
 	connectv1.RegisterIntentionServiceServer(g, &intentionService{s: s})
-	kvv1.RegisterKVServiceServer(g, &kvService{s: s})
+	kvv1.RegisterKVServiceServer(g, newKVService(s))
 	kvv1.RegisterSessionServiceServer(g, &sessionService{s: s})
 	kvv1.RegisterTxnServiceServer(g, &txnService{s: s})
 	operatorv1.RegisterStatusServiceServer(g, &statusService{s: s})

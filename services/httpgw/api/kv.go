@@ -123,11 +123,11 @@ func (s *Server) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	ctx, cancel := callContext(r, nil)
 	defer cancel()
-	ok, err := s.puts.put(ctx, in)
+	resp, err := s.puts.Put(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	return ok, nil
+	return resp.GetOk(), nil
 }
 
 // kvDelete is DELETE /v1/kv/:key with ?recurse or ?cas. As in Consul, ?cas

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/beaconmesh/beacon/platform/putbatch"
 )
 
 // Options configure a Server.
@@ -42,7 +44,7 @@ type Server struct {
 	metrics *metrics
 	prom    http.Handler
 	batches *batches
-	puts    *putBatcher
+	puts    *putbatch.Batcher
 }
 
 // New returns a Server for opts.
@@ -63,7 +65,7 @@ func New(opts Options) (*Server, error) {
 		mux:     http.NewServeMux(),
 		metrics: newMetrics(),
 		batches: newBatches(),
-		puts:    newPutBatcher(b.KV),
+		puts:    putbatch.New(b.KV, rpcTimeout),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -1,4 +1,4 @@
-package api
+package putbatch
 
 import (
 	"context"
@@ -19,12 +19,10 @@ import (
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 )
 
-// batchKV is a KVClient whose PutBatch calls can be held, recording each
+// batchKV is a KV whose PutBatch calls can be held, recording each
 // call's keys and token. A put of key "bad" is invalid; a put with cas 1
 // does not hold.
 type batchKV struct {
-	KVClient // the other methods are not used
-
 	mu      sync.Mutex
 	hold    chan struct{} // while open, PutBatch calls wait for it
 	entered chan struct{} // one value per PutBatch call entered
@@ -32,6 +30,8 @@ type batchKV struct {
 	tokens  []string
 	singles []string // keys put through Put
 	err     error    // returned by every PutBatch call
+	// abandoned counts held calls whose context ended.
+	abandoned int
 }
 
 func newBatchKV() *batchKV {
@@ -53,7 +53,14 @@ func (k *batchKV) PutBatch(ctx context.Context, in *kvv1.PutBatchRequest, _ ...g
 	k.mu.Unlock()
 	k.entered <- struct{}{}
 	if hold != nil {
-		<-hold
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			k.mu.Lock()
+			k.abandoned++
+			k.mu.Unlock()
+			return nil, ctx.Err()
+		}
 	}
 	if slices.Contains(keys, "bad") {
 		return nil, status.Error(codes.InvalidArgument, "puts[0]: key is bad")
@@ -83,7 +90,9 @@ func (k *batchKV) holdCalls() (release func()) {
 	k.mu.Unlock()
 	return sync.OnceFunc(func() {
 		k.mu.Lock()
-		k.hold = nil
+		if k.hold == ch { // not replaced by a later holdCalls
+			k.hold = nil
+		}
 		k.mu.Unlock()
 		close(ch)
 	})
@@ -106,19 +115,19 @@ type putOutcome struct {
 }
 
 // putAll starts one put per request and returns a channel of outcomes.
-func putAll(ctx context.Context, b *putBatcher, reqs ...*kvv1.PutRequest) <-chan putOutcome {
+func putAll(ctx context.Context, b *Batcher, reqs ...*kvv1.PutRequest) <-chan putOutcome {
 	out := make(chan putOutcome, len(reqs))
 	for _, r := range reqs {
 		go func() {
-			ok, err := b.put(ctx, r)
-			out <- putOutcome{r.GetKey(), ok, err}
+			resp, err := b.Put(ctx, r)
+			out <- putOutcome{r.GetKey(), resp.GetOk(), err}
 		}()
 	}
 	return out
 }
 
 // waitQueued waits until n puts are queued for tok.
-func waitQueued(t *testing.T, b *putBatcher, tok string, n int) {
+func waitQueued(t *testing.T, b *Batcher, tok string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -146,7 +155,7 @@ func keyed(prefix string, n int) []*kvv1.PutRequest {
 }
 
 // fillCalls starts maxPutCalls held calls, so that what follows queues.
-func fillCalls(t *testing.T, k *batchKV, b *putBatcher, ctx context.Context) <-chan putOutcome {
+func fillCalls(t *testing.T, k *batchKV, b *Batcher, ctx context.Context) <-chan putOutcome {
 	t.Helper()
 	first := putAll(ctx, b, keyed("first", maxPutCalls)...)
 	for range maxPutCalls {
@@ -157,11 +166,14 @@ func fillCalls(t *testing.T, k *batchKV, b *putBatcher, ctx context.Context) <-c
 
 func TestPutBatcherLonePutLeavesAtOnce(t *testing.T) {
 	k := newBatchKV()
-	b := newPutBatcher(k)
+	b := New(k, time.Minute)
 	for i := range 3 {
-		ok, err := b.put(t.Context(), &kvv1.PutRequest{Key: fmt.Sprint(i)})
-		if !ok || err != nil {
-			t.Fatalf("put %d: %v %v", i, ok, err)
+		resp, err := b.Put(t.Context(), &kvv1.PutRequest{Key: fmt.Sprint(i)})
+		if !resp.GetOk() || err != nil {
+			t.Fatalf("put %d: %v %v", i, resp.GetOk(), err)
+		}
+		if got := resp.GetMeta().GetIndex(); got != 7 {
+			t.Errorf("put %d: index %d, want the batch's 7", i, got)
 		}
 	}
 	if got := k.sizes(); !slices.Equal(got, []int{1, 1, 1}) {
@@ -174,7 +186,7 @@ func TestPutBatcherLonePutLeavesAtOnce(t *testing.T) {
 
 func TestPutBatcherQueuesWhileCallsAreUnderWay(t *testing.T) {
 	k := newBatchKV()
-	b := newPutBatcher(k)
+	b := New(k, time.Minute)
 	ctx := t.Context()
 	release := k.holdCalls()
 	first := fillCalls(t, k, b, ctx)
@@ -215,7 +227,7 @@ func TestPutBatcherBoundsABatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			k := newBatchKV()
-			b := newPutBatcher(k)
+			b := New(k, time.Minute)
 			ctx := t.Context()
 			release := k.holdCalls()
 			first := fillCalls(t, k, b, ctx)
@@ -261,7 +273,7 @@ func TestPutBatcherBoundsABatch(t *testing.T) {
 func TestPutBatcherErrors(t *testing.T) {
 	t.Run("an invalid put fails alone", func(t *testing.T) {
 		k := newBatchKV()
-		b := newPutBatcher(k)
+		b := New(k, time.Minute)
 		ctx := t.Context()
 		release := k.holdCalls()
 		first := fillCalls(t, k, b, ctx)
@@ -289,9 +301,9 @@ func TestPutBatcherErrors(t *testing.T) {
 	t.Run("a catalog without PutBatch gets each put alone", func(t *testing.T) {
 		k := newBatchKV()
 		k.err = status.Error(codes.Unimplemented, "unknown method PutBatch")
-		b := newPutBatcher(k)
-		if ok, err := b.put(t.Context(), &kvv1.PutRequest{Key: "x"}); !ok || err != nil {
-			t.Errorf("put = %v, %v", ok, err)
+		b := New(k, time.Minute)
+		if resp, err := b.Put(t.Context(), &kvv1.PutRequest{Key: "x"}); !resp.GetOk() || err != nil {
+			t.Errorf("put = %v, %v", resp.GetOk(), err)
 		}
 		if !slices.Equal(k.singles, []string{"x"}) {
 			t.Errorf("sent through Put: %v", k.singles)
@@ -300,14 +312,14 @@ func TestPutBatcherErrors(t *testing.T) {
 	t.Run("a failed call fails its puts", func(t *testing.T) {
 		k := newBatchKV()
 		k.err = status.Error(codes.Unavailable, "no leader")
-		b := newPutBatcher(k)
-		if _, err := b.put(t.Context(), &kvv1.PutRequest{Key: "x"}); status.Code(err) != codes.Unavailable {
+		b := New(k, time.Minute)
+		if _, err := b.Put(t.Context(), &kvv1.PutRequest{Key: "x"}); status.Code(err) != codes.Unavailable {
 			t.Errorf("err = %v, want Unavailable", err)
 		}
 	})
 	t.Run("a client that leaves stops waiting, and its put is never sent", func(t *testing.T) {
 		k := newBatchKV()
-		b := newPutBatcher(k)
+		b := New(k, time.Minute)
 		release := k.holdCalls()
 		defer release()
 		first := fillCalls(t, k, b, t.Context())
@@ -337,9 +349,53 @@ func TestPutBatcherErrors(t *testing.T) {
 	})
 }
 
+// TestPutBatcherAbandonsACallNobodyWaitsFor checks that a call stays up
+// while one of its puts still waits, and ends once none does (a server
+// stopping ends every call's context; it must not wait on the batch).
+func TestPutBatcherAbandonsACallNobodyWaitsFor(t *testing.T) {
+	k := newBatchKV()
+	b := New(k, time.Minute)
+	release := k.holdCalls()
+	defer release()
+	first := fillCalls(t, k, b, t.Context())
+	ctx1, cancel1 := context.WithCancel(t.Context())
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	out1 := putAll(ctx1, b, &kvv1.PutRequest{Key: "one"})
+	out2 := putAll(ctx2, b, &kvv1.PutRequest{Key: "two"})
+	waitQueued(t, b, "", 2)
+	defer k.holdCalls()() // the calls after the first are held
+	release()             // the first call ends; the batch of two is sent
+	for range maxPutCalls {
+		<-first
+	}
+	<-k.entered
+	abandoned := func() int {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		return k.abandoned
+	}
+	cancel1()
+	if o := <-out1; !errors.Is(o.err, context.Canceled) {
+		t.Errorf("one: %v, want context.Canceled", o.err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := abandoned(); n != 0 {
+		t.Fatalf("the call was abandoned while %q still waited", "two")
+	}
+	cancel2()
+	<-out2
+	deadline := time.Now().Add(5 * time.Second)
+	for abandoned() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call went on with no put waiting for it")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestPutBatcherSeparatesTokensAndLocks(t *testing.T) {
 	k := newBatchKV()
-	b := newPutBatcher(k)
+	b := New(k, time.Minute)
 	release := k.holdCalls()
 	first := fillCalls(t, k, b, t.Context())
 	a := putAll(token.With(t.Context(), "tok-a"), b, keyed("a", 3)...)

@@ -1,28 +1,43 @@
-package api
+// Package putbatch gathers concurrent KV puts into PutBatch calls.
+//
+// Each KV put alone costs a call and a Raft entry, and under load that
+// overhead, not the write, is what limits the rate. Plain and
+// check-and-set puts that arrive while a call is under way wait for it to
+// end and then leave together in one PutBatch call, which the catalog
+// commits as one Raft entry, in arrival order, each put on its own terms.
+// A put that finds no call under way leaves at once, so a lone writer
+// waits for nobody.
+//
+// Puts in one batch share the entry's Raft index (their ModifyIndex), as
+// the writes of one transaction do. Lock operations (acquire, release)
+// are never batched.
+//
+// The HTTP gateway batches the puts of its clients before they reach the
+// catalog; the catalog's leader batches the Put calls made to it directly.
+package putbatch
 
 import (
 	"context"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/beaconmesh/beacon/platform/token"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 )
 
-// Write batching. Each KV put alone costs a catalog call and a Raft entry,
-// and under load that overhead, not the write, is what limits the rate.
-// Plain and check-and-set puts that arrive while a call is under way wait
-// for it to end and then leave together in one PutBatch call, which the
-// catalog commits as one Raft entry, in arrival order, each put on its own
-// terms. A put that finds no call under way leaves at once, so a lone
-// writer waits for nobody.
-//
-// Puts in one batch share the entry's Raft index (their ModifyIndex), as
-// the writes of one transaction do. Lock operations (?acquire, ?release)
-// are never batched.
+// KV is where the puts go: beacon.kv.v1.KVService's client, or the
+// catalog's own implementation of it.
+type KV interface {
+	Put(ctx context.Context, in *kvv1.PutRequest, opts ...grpc.CallOption) (*kvv1.PutResponse, error)
+	PutBatch(ctx context.Context, in *kvv1.PutBatchRequest, opts ...grpc.CallOption) (*kvv1.PutBatchResponse, error)
+}
 
 const (
 	// maxPutCalls is how many batch calls may be under way per token. One
@@ -36,12 +51,13 @@ const (
 	maxPutBatchBytes = 1 << 20
 )
 
-// putBatcher queues puts per token: the catalog authorizes a call by its
+// Batcher queues puts per token: the catalog authorizes a call by its
 // token, so puts made with different tokens never share one.
-type putBatcher struct {
-	kv     KVClient
-	mu     sync.Mutex
-	queues map[string]*putQueue
+type Batcher struct {
+	kv      KV
+	timeout time.Duration // of one call
+	mu      sync.Mutex
+	queues  map[string]*putQueue
 }
 
 // putQueue is one token's puts.
@@ -52,25 +68,27 @@ type putQueue struct {
 
 // pendingPut is one put and, once its call returns, its outcome.
 type pendingPut struct {
-	ctx  context.Context
-	req  *kvv1.PutRequest
-	size int // encoded, counted against maxPutBatchBytes
-	done chan struct{}
-	ok   bool
-	err  error
+	ctx   context.Context
+	req   *kvv1.PutRequest
+	size  int // encoded, counted against maxPutBatchBytes
+	done  chan struct{}
+	ok    bool
+	index uint64
+	err   error
 }
 
-func newPutBatcher(kv KVClient) *putBatcher {
-	return &putBatcher{kv: kv, queues: map[string]*putQueue{}}
+// New is a Batcher sending to kv, each call bounded by timeout.
+func New(kv KV, timeout time.Duration) *Batcher {
+	return &Batcher{kv: kv, timeout: timeout, queues: map[string]*putQueue{}}
 }
 
-// put writes req, alone or batched with others, and reports whether its
-// check-and-set held. When ctx ends first the put may still be written, as
-// with any call abandoned in flight.
-func (b *putBatcher) put(ctx context.Context, req *kvv1.PutRequest) (bool, error) {
+// Put writes req, alone or batched with others; the answer says whether
+// its check-and-set held, and the index of the entry that wrote it. When
+// ctx ends first the put may still be written, as with any call abandoned
+// in flight.
+func (b *Batcher) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutResponse, error) {
 	if req.GetAcquire() != "" || req.GetRelease() != "" {
-		resp, err := b.kv.Put(ctx, req)
-		return resp.GetOk(), err
+		return b.kv.Put(ctx, req)
 	}
 	p := &pendingPut{ctx: ctx, req: req, size: proto.Size(req), done: make(chan struct{})}
 	tok := token.From(ctx)
@@ -95,9 +113,12 @@ func (b *putBatcher) put(ctx context.Context, req *kvv1.PutRequest) (bool, error
 	}
 	select {
 	case <-p.done:
-		return p.ok, p.err
+		if p.err != nil {
+			return nil, p.err
+		}
+		return &kvv1.PutResponse{Meta: &queryv1.WriteMeta{Index: p.index}, Ok: p.ok}, nil
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -106,7 +127,7 @@ func (b *putBatcher) put(ctx context.Context, req *kvv1.PutRequest) (bool, error
 // never sent later: its client may have written the key again since. It
 // returns nil, counting nothing, when no waiting put is left. Call with
 // b.mu held.
-func (b *putBatcher) take(q *putQueue) []*pendingPut {
+func (b *Batcher) take(q *putQueue) []*pendingPut {
 	var batch []*pendingPut
 	size, n := 0, 0
 	for ; n < len(q.waiting) && len(batch) < maxPutBatch; n++ {
@@ -130,7 +151,7 @@ func (b *putBatcher) take(q *putQueue) []*pendingPut {
 
 // run makes batch's call, answers its puts, and starts the next call if
 // puts are waiting.
-func (b *putBatcher) run(tok string, q *putQueue, batch []*pendingPut) {
+func (b *Batcher) run(tok string, q *putQueue, batch []*pendingPut) {
 	b.call(batch)
 	b.mu.Lock()
 	q.calls--
@@ -145,16 +166,27 @@ func (b *putBatcher) run(tok string, q *putQueue, batch []*pendingPut) {
 }
 
 // call sends batch in one PutBatch call, detached from any one client but
-// carrying the first put's context values (its token among them). If the
+// carrying the first put's context values (its token among them), and
+// abandoned once no put is left waiting for it. If the
 // catalog refuses a batch of several as invalid, each put is sent alone,
 // so that one bad put fails only its own request; so they are if the
 // catalog is older than PutBatch.
-func (b *putBatcher) call(batch []*pendingPut) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), rpcTimeout)
+func (b *Batcher) call(batch []*pendingPut) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), b.timeout)
 	defer cancel()
+	// The call is abandoned once every put in it has been: their clients
+	// left, or the server is stopping (and must not wait on it).
+	var waiting atomic.Int32
+	waiting.Store(int32(len(batch)))
 	in := &kvv1.PutBatchRequest{Puts: make([]*kvv1.PutRequest, len(batch))}
 	for i, p := range batch {
 		in.Puts[i] = p.req
+		stop := context.AfterFunc(p.ctx, func() {
+			if waiting.Add(-1) == 0 {
+				cancel()
+			}
+		})
+		defer stop()
 	}
 	resp, err := b.kv.PutBatch(ctx, in)
 	switch {
@@ -164,7 +196,7 @@ func (b *putBatcher) call(batch []*pendingPut) {
 		status.Code(err) == codes.Unimplemented: // a catalog older than PutBatch
 		for _, p := range batch {
 			r, err := b.kv.Put(ctx, p.req)
-			p.ok, p.err = r.GetOk(), err
+			p.ok, p.index, p.err = r.GetOk(), r.GetMeta().GetIndex(), err
 			close(p.done)
 		}
 		return
@@ -173,7 +205,7 @@ func (b *putBatcher) call(batch []*pendingPut) {
 		if err != nil {
 			p.err = err
 		} else {
-			p.ok = resp.GetOk()[i]
+			p.ok, p.index = resp.GetOk()[i], resp.GetMeta().GetIndex()
 		}
 		close(p.done)
 	}
