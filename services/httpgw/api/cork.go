@@ -10,11 +10,12 @@ import (
 // One transmission per reply. net/http gathers a reply in a 4 KiB buffer,
 // so a reply with a body of more than about 3.5 KiB (ten instances of a
 // service) reaches the socket in two or three writes, and over loopback
-// or a LAN each write is a packet sent and a reader woken: measured with
-// wrk on a 10 KiB body, that is a third of the server's and the client's
-// CPU. Corking the socket (TCP_CORK) for the length of the reply lets the
-// kernel send it as one: the body is written, net/http is made to flush
-// the rest, and uncorking transmits everything at once.
+// or a LAN each write is a packet sent and a reader woken. Corking the
+// socket (TCP_CORK) for the length of the reply lets the kernel send it as
+// one: the body is written, net/http is made to flush the rest, and
+// uncorking transmits everything at once. Measured with wrk on a 10 KiB
+// body, a bare net/http server served about 1.3× the requests corked, and
+// the gateway's hot read about 1.08×.
 
 // corkMin is the smallest body worth corking for: below it, the headers
 // and body fit net/http's buffer and go out in one write anyway.
