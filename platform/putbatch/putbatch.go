@@ -70,11 +70,31 @@ type putQueue struct {
 type pendingPut struct {
 	ctx   context.Context
 	req   *kvv1.PutRequest
-	size  int // encoded, counted against maxPutBatchBytes
+	size  int        // encoded, counted against maxPutBatchBytes
+	call  *batchCall // the call carrying it, once taken (under Batcher.mu)
 	done  chan struct{}
 	ok    bool
 	index uint64
 	err   error
+}
+
+// batchCall is one PutBatch call and the puts it carries. The call runs
+// detached from any one client, carrying the first put's context values
+// (its token among them), and is abandoned once none of its puts' clients
+// still waits: they left, or the server is stopping and must not wait on
+// it.
+type batchCall struct {
+	puts    []*pendingPut
+	ctx     context.Context
+	cancel  context.CancelFunc
+	waiting atomic.Int32 // puts whose clients have not left
+}
+
+// leave records that the client of one of c's puts has left.
+func (c *batchCall) leave() {
+	if c.waiting.Add(-1) == 0 {
+		c.cancel()
+	}
 }
 
 // New is a Batcher sending to kv, each call bounded by timeout.
@@ -88,6 +108,8 @@ func New(kv KV, timeout time.Duration) *Batcher {
 // in flight.
 func (b *Batcher) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutResponse, error) {
 	if req.GetAcquire() != "" || req.GetRelease() != "" {
+		ctx, cancel := context.WithTimeout(ctx, b.timeout)
+		defer cancel()
 		return b.kv.Put(ctx, req)
 	}
 	p := &pendingPut{ctx: ctx, req: req, size: proto.Size(req), done: make(chan struct{})}
@@ -99,17 +121,23 @@ func (b *Batcher) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutRespo
 		b.queues[tok] = q
 	}
 	q.waiting = append(q.waiting, p)
-	var batch []*pendingPut
+	var c *batchCall
 	if q.calls < maxPutCalls {
-		if batch = b.take(q); batch == nil && q.calls == 0 {
+		if c = b.take(q); c == nil && q.calls == 0 {
 			delete(b.queues, tok) // this put's own client left already
 		}
 	}
 	b.mu.Unlock()
-	if batch != nil {
+	if c != nil {
 		// This put's own call runs here, without a hand-off; the calls
-		// after it run on their own goroutines.
-		b.run(tok, q, batch)
+		// after it run on their own goroutines. Meanwhile only its
+		// client's leaving needs watching: the other puts' clients wait
+		// below.
+		var stop func() bool
+		if p.call == c {
+			stop = context.AfterFunc(ctx, c.leave)
+		}
+		b.run(tok, q, c, stop)
 	}
 	select {
 	case <-p.done:
@@ -118,6 +146,12 @@ func (b *Batcher) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutRespo
 		}
 		return &kvv1.PutResponse{Meta: &queryv1.WriteMeta{Index: p.index}, Ok: p.ok}, nil
 	case <-ctx.Done():
+		b.mu.Lock()
+		pc := p.call
+		b.mu.Unlock()
+		if pc != nil && pc != c {
+			pc.leave()
+		}
 		return nil, ctx.Err()
 	}
 }
@@ -127,7 +161,7 @@ func (b *Batcher) Put(ctx context.Context, req *kvv1.PutRequest) (*kvv1.PutRespo
 // never sent later: its client may have written the key again since. It
 // returns nil, counting nothing, when no waiting put is left. Call with
 // b.mu held.
-func (b *Batcher) take(q *putQueue) []*pendingPut {
+func (b *Batcher) take(q *putQueue) *batchCall {
 	var batch []*pendingPut
 	size, n := 0, 0
 	for ; n < len(q.waiting) && len(batch) < maxPutBatch; n++ {
@@ -143,16 +177,24 @@ func (b *Batcher) take(q *putQueue) []*pendingPut {
 	}
 	clear(q.waiting[:n]) // the array outlives the taken puts: let their values go
 	q.waiting = q.waiting[n:]
-	if len(batch) > 0 {
-		q.calls++
+	if len(batch) == 0 {
+		return nil
 	}
-	return batch
+	q.calls++
+	c := &batchCall{puts: batch}
+	c.ctx, c.cancel = context.WithTimeout(context.WithoutCancel(batch[0].ctx), b.timeout)
+	c.waiting.Store(int32(len(batch)))
+	for _, p := range batch {
+		p.call = c
+	}
+	return c
 }
 
-// run makes batch's call, answers its puts, and starts the next call if
-// puts are waiting.
-func (b *Batcher) run(tok string, q *putQueue, batch []*pendingPut) {
-	b.call(batch)
+// run makes c's call, answers its puts, and starts the next call if puts
+// are waiting. stop, if not nil, ends the watch on the client of the put
+// whose goroutine runs c, before that put is answered.
+func (b *Batcher) run(tok string, q *putQueue, c *batchCall, stop func() bool) {
+	b.call(c, stop)
 	b.mu.Lock()
 	q.calls--
 	next := b.take(q)
@@ -161,52 +203,47 @@ func (b *Batcher) run(tok string, q *putQueue, batch []*pendingPut) {
 	}
 	b.mu.Unlock()
 	if next != nil {
-		go b.run(tok, q, next)
+		go b.run(tok, q, next, nil)
 	}
 }
 
-// call sends batch in one PutBatch call, detached from any one client but
-// carrying the first put's context values (its token among them), and
-// abandoned once no put is left waiting for it. If the
-// catalog refuses a batch of several as invalid, each put is sent alone,
-// so that one bad put fails only its own request; so they are if the
-// catalog is older than PutBatch.
-func (b *Batcher) call(batch []*pendingPut) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), b.timeout)
-	defer cancel()
-	// The call is abandoned once every put in it has been: their clients
-	// left, or the server is stopping (and must not wait on it).
-	var waiting atomic.Int32
-	waiting.Store(int32(len(batch)))
+// call sends c's puts in one PutBatch call. If the catalog refuses a
+// batch of several as invalid, each put is sent alone, so that one bad put
+// fails only its own request; so they are if the catalog is older than
+// PutBatch.
+func (b *Batcher) call(c *batchCall, stop func() bool) {
+	defer c.cancel()
+	batch, ctx := c.puts, c.ctx
 	in := &kvv1.PutBatchRequest{Puts: make([]*kvv1.PutRequest, len(batch))}
 	for i, p := range batch {
 		in.Puts[i] = p.req
-		stop := context.AfterFunc(p.ctx, func() {
-			if waiting.Add(-1) == 0 {
-				cancel()
-			}
-		})
-		defer stop()
 	}
 	resp, err := b.kv.PutBatch(ctx, in)
-	switch {
-	case err == nil && len(resp.GetOk()) != len(batch):
+	if err == nil && len(resp.GetOk()) != len(batch) {
 		err = status.Errorf(codes.Internal, "put batch: %d outcomes for %d puts", len(resp.GetOk()), len(batch))
-	case status.Code(err) == codes.InvalidArgument && len(batch) > 1,
-		status.Code(err) == codes.Unimplemented: // a catalog older than PutBatch
+	}
+	switch code := status.Code(err); {
+	case err == nil:
+		for i, p := range batch {
+			p.ok, p.index = resp.GetOk()[i], resp.GetMeta().GetIndex()
+		}
+	case code == codes.InvalidArgument && len(batch) > 1,
+		code == codes.Unimplemented: // a catalog older than PutBatch
 		for _, p := range batch {
 			r, err := b.kv.Put(ctx, p.req)
 			p.ok, p.index, p.err = r.GetOk(), r.GetMeta().GetIndex(), err
-			close(p.done)
 		}
-		return
-	}
-	for i, p := range batch {
-		if err != nil {
+	default:
+		for _, p := range batch {
 			p.err = err
-		} else {
-			p.ok, p.index = resp.GetOk()[i], resp.GetMeta().GetIndex()
 		}
+	}
+	// The watch on the running put's client ends before it is answered,
+	// so that the client's leaving afterwards starts nothing.
+	if stop != nil {
+		stop()
+	}
+	for _, p := range batch {
 		close(p.done)
 	}
 }

@@ -393,6 +393,32 @@ func TestPutBatcherAbandonsACallNobodyWaitsFor(t *testing.T) {
 	}
 }
 
+// TestPutBatcherAbandonsALonePutsCall checks the call a put makes on its
+// own client's goroutine (it found no call under way): that client's
+// leaving abandons it too.
+func TestPutBatcherAbandonsALonePutsCall(t *testing.T) {
+	k := newBatchKV()
+	b := New(k, time.Minute)
+	defer k.holdCalls()()
+	ctx, cancel := context.WithCancel(t.Context())
+	out := putAll(ctx, b, &kvv1.PutRequest{Key: "lone"})
+	<-k.entered
+	cancel()
+	select {
+	case o := <-out:
+		if !errors.Is(o.err, context.Canceled) {
+			t.Errorf("lone: %v, want context.Canceled", o.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call went on with no put waiting for it")
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.abandoned != 1 {
+		t.Errorf("%d calls abandoned, want 1", k.abandoned)
+	}
+}
+
 func TestPutBatcherSeparatesTokensAndLocks(t *testing.T) {
 	k := newBatchKV()
 	b := New(k, time.Minute)

@@ -121,9 +121,8 @@ func (s *Server) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {
 	if in.Value, err = readBody(r, maxKVValue); err != nil {
 		return nil, err
 	}
-	ctx, cancel := callContext(r, nil)
-	defer cancel()
-	resp, err := s.puts.Put(ctx, in)
+	// The batcher bounds its calls by rpcTimeout itself.
+	resp, err := s.puts.Put(r.Context(), in)
 	if err != nil {
 		return nil, err
 	}
