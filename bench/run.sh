@@ -37,7 +37,8 @@
 #            process, without TLS), Beacon's two
 #            sidecars (beacon-proxy, mutual TLS between them), two HAProxy
 #            sidecars with mutual TLS: BULK_MIB MiB over one connection,
-#            64-byte round trips (p50/p99), new connections/s.
+#            64-byte round trips (p50/p99; the paths take turns of 250
+#            round trips), new connections/s.
 #
 # Environment: RUNS (3), PROFILE=1 (CPU and heap profiles of every Beacon
 # process under bench/out/<stamp>/profiles), DNS_SECONDS (5), HTTP_SECONDS
@@ -527,8 +528,10 @@ proxy_section() {
 	bin/tcpfloor -addr "127.0.0.1:$r2" -relay "127.0.0.1:$r1" 2>>"$out/tcpfloor.log" &
 	pids+=($!)
 	sleep 0.2
+	local rtt_paths rtt_addrs
 	for ((run = 1; run <= RUNS; run++)); do
 		log "proxy: repetition $run/$RUNS"
+		rtt_paths="" rtt_addrs=""
 		for path in direct gorelay2 beacon-mtls2 haproxy-mtls2; do
 			case $path in
 			direct) addr="127.0.0.1:$sp" err="" ;;
@@ -541,9 +544,12 @@ proxy_section() {
 				continue
 			fi
 			lg "tcp-bulk/$path" -op bulk -target "$path" -addr "$addr" -total $((BULK_MIB << 20))
-			lg "tcp-rtt/$path" -op rtt -target "$path" -addr "$addr" -total 10000 -size 64
 			lg "tcp-conns/$path" -op conns -target "$path" -addr "$addr" -total 1000
+			rtt_paths+="${rtt_paths:+,}$path" rtt_addrs+="${rtt_addrs:+,}$addr"
 		done
+		# The paths' round trips take turns (250 through one, then the
+		# next), so that the machine's drift falls on all of them alike.
+		lg tcp-rtt -op rtt -target "$rtt_paths" -addr "$rtt_addrs" -total 10000 -size 64
 	done
 	stop_all
 }

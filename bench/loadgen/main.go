@@ -21,7 +21,8 @@
 //	dnsperf    run dnsperf against -addr for -qname/-qtype and parse its statistics
 //	wrk        run wrk against -url and parse its statistics
 //	bulk       -total bytes through the TCP path at -addr (bench/tcpfloor at its end)
-//	rtt        -total 64-byte echoes on one warm connection through -addr
+//	rtt        -total 64-byte echoes on one warm connection through each -addr
+//	           (comma-separated, labelled by -target's entries), taking turns
 //	conns      -total fresh connections through -addr, each dial + 16-byte echo + close
 package main
 
@@ -100,25 +101,52 @@ func main() {
 	flag.Parse()
 	o.addrs = strings.Split(*addrs, ",")
 
-	res, err := dispatch(o)
+	var results []Result
+	var err error
+	if o.op == "rtt" {
+		results, err = rtts(o)
+	} else {
+		var res *Result
+		if res, err = dispatch(o); res != nil {
+			res.Name = o.name
+			if res.Target == "" {
+				res.Target = o.target
+			}
+			results = append(results, *res)
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", o.name, err)
 		os.Exit(1)
 	}
-	if res == nil {
-		return
+	for _, res := range results {
+		res.Run = *run
+		if res.Op == "" {
+			res.Op = o.op
+		}
+		if o.instances > 0 && res.Instances == 0 {
+			res.Instances = o.instances
+		}
+		_ = result.Encode(os.Stdout, res)
 	}
-	res.Name, res.Run = o.name, *run
-	if res.Target == "" {
-		res.Target = o.target
+}
+
+// rtts runs -op rtt: one result per -addr, named -name/<target> after the
+// matching entry of the comma-separated -target (or just -name, with one
+// path).
+func rtts(o options) ([]Result, error) {
+	targets := strings.Split(o.target, ",")
+	if len(targets) != len(o.addrs) {
+		return nil, fmt.Errorf("-op rtt: %d targets (%q) for %d addresses", len(targets), o.target, len(o.addrs))
 	}
-	if res.Op == "" {
-		res.Op = o.op
+	results, err := tcpRTT(o.addrs, o.total, o.size)
+	for i := range results {
+		results[i].Target, results[i].Name = targets[i], o.name
+		if len(targets) > 1 {
+			results[i].Name = o.name + "/" + targets[i]
+		}
 	}
-	if o.instances > 0 && res.Instances == 0 {
-		res.Instances = o.instances
-	}
-	_ = result.Encode(os.Stdout, *res)
+	return results, err
 }
 
 func dispatch(o options) (*Result, error) {
@@ -167,8 +195,6 @@ func dispatch(o options) (*Result, error) {
 		res, err = wrk(o.url, o.threads, o.clients, o.seconds)
 	case "bulk":
 		res, err = tcpBulk(o.addrs[0], int64(o.total))
-	case "rtt":
-		res, err = tcpRTT(o.addrs[0], o.total, o.size)
 	case "conns":
 		res, err = tcpConns(o.addrs[0], o.total)
 	default:

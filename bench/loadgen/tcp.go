@@ -51,43 +51,73 @@ func tcpBulk(addr string, n int64) (Result, error) {
 		Rate: float64(n) / (1 << 20) / took.Seconds()}, nil
 }
 
-// tcpRTT times n round trips of size bytes on one warm connection.
-func tcpRTT(addr string, n, size int) (Result, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return Result{}, fmt.Errorf("dial %s: %w", addr, err)
+// rttTurn is how many round trips one path makes in a row before the next
+// path takes its turn: enough to measure a path in its steady state (its
+// processes awake), few enough that every path is sampled across the whole
+// measurement.
+const rttTurn = 250
+
+// tcpRTT times n round trips of size bytes on one warm connection per
+// address, the paths taking turns of rttTurn round trips each, so that the
+// machine's drift (a shared host's steal, another tenant's burst) falls on
+// all of them alike and their ratios hold even when the absolute figures
+// move. It returns one result per address, in order.
+func tcpRTT(addrs []string, n, size int) ([]Result, error) {
+	type path struct {
+		c   net.Conn
+		lat []time.Duration
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
-	if _, err := c.Write([]byte{'E'}); err != nil {
-		return Result{}, err
+	paths := make([]*path, len(addrs))
+	for i, addr := range addrs {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+		if _, err := c.Write([]byte{'E'}); err != nil {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
+		paths[i] = &path{c: c, lat: make([]time.Duration, n)}
 	}
 	msg, back := make([]byte, size), make([]byte, size)
-	echo := func() error {
+	echo := func(c net.Conn) error {
 		if _, err := c.Write(msg); err != nil {
 			return err
 		}
 		_, err := io.ReadFull(c, back)
 		return err
 	}
-	for range 200 { // warm: handshakes, buffers, the path's own connections
-		if err := echo(); err != nil {
-			return Result{}, fmt.Errorf("warm-up echo: %w", err)
+	for i, p := range paths {
+		for range 200 { // warm: handshakes, buffers, the path's own connections
+			if err := echo(p.c); err != nil {
+				return nil, fmt.Errorf("%s: warm-up echo: %w", addrs[i], err)
+			}
 		}
 	}
-	lat := make([]time.Duration, n)
-	start := time.Now()
-	for i := range lat {
-		t0 := time.Now()
-		if err := echo(); err != nil {
-			return Result{}, fmt.Errorf("echo %d: %w", i, err)
+	for from := 0; from < n; from += rttTurn {
+		for i, p := range paths {
+			for j := from; j < min(from+rttTurn, n); j++ {
+				t0 := time.Now()
+				if err := echo(p.c); err != nil {
+					return nil, fmt.Errorf("%s: echo %d: %w", addrs[i], j, err)
+				}
+				p.lat[j] = time.Since(t0)
+			}
 		}
-		lat[i] = time.Since(t0)
 	}
-	took := time.Since(start)
-	slices.Sort(lat)
-	return Result{Kind: result.KindTCP, Op: "rtt", Total: n, Seconds: took.Seconds(), Rate: float64(n) / took.Seconds(),
-		P50ms: ms(lat[n/2]), P99ms: ms(lat[n*99/100]), MaxMs: ms(lat[n-1])}, nil
+	out := make([]Result, len(paths))
+	for i, p := range paths {
+		lat := p.lat
+		var sum time.Duration
+		for _, d := range lat {
+			sum += d
+		}
+		slices.Sort(lat)
+		out[i] = Result{Kind: result.KindTCP, Op: "rtt", Total: n, Seconds: sum.Seconds(), Rate: float64(n) / sum.Seconds(),
+			P50ms: ms(lat[n/2]), P99ms: ms(lat[n*99/100]), MaxMs: ms(lat[n-1])}
+	}
+	return out, nil
 }
 
 // tcpConns makes n fresh connections one after another, each dial + one

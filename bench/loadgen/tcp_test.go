@@ -45,8 +45,14 @@ func TestTCPOps(t *testing.T) {
 	if r, err := tcpBulk(addr, 3<<20); err != nil || r.Bytes != 3<<20 || r.Rate <= 0 {
 		t.Fatalf("bulk: %+v %v", r, err)
 	}
-	if r, err := tcpRTT(addr, 100, 64); err != nil || r.Total != 100 || r.P50ms <= 0 || r.P99ms < r.P50ms {
-		t.Fatalf("rtt: %+v %v", r, err)
+	rs, err := tcpRTT([]string{addr, serveTCPFloor(t)}, 100, 64)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("rtt: %+v %v", rs, err)
+	}
+	for _, r := range rs {
+		if r.Total != 100 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.Seconds <= 0 {
+			t.Fatalf("rtt: %+v", r)
+		}
 	}
 	if r, err := tcpConns(addr, 20); err != nil || r.Errors != 0 || r.Rate <= 0 {
 		t.Fatalf("conns: %+v %v", r, err)
