@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,23 @@ func TestDevAgentNodeStaysHealthy(t *testing.T) {
 	}
 	if info, _, err := c.Session().Info(id, nil); err != nil || info == nil {
 		t.Errorf("a session with the default serfHealth check was invalidated: %+v, %v", info, err)
+	}
+}
+
+// TestSessionErrorsClientsRecognise checks the two answers lock clients
+// (patroni) parse: a session TTL out of range, and an acquire with a
+// session that is gone, both Consul's 500 with Consul's text, through the
+// real catalog.
+func TestSessionErrorsClientsRecognise(t *testing.T) {
+	t.Parallel()
+	_, c := startAgent(t)
+	_, _, err := c.Session().CreateNoChecks(&consulapi.SessionEntry{TTL: "5s"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "500 (Invalid Session TTL '5000000000', must be between [10s=24h0m0s])") {
+		t.Errorf("session with TTL 5s: %v", err)
+	}
+	const gone = "00000000-0000-0000-0000-000000000000"
+	_, _, err = c.KV().Acquire(&consulapi.KVPair{Key: "leader", Session: gone}, nil)
+	if err == nil || !strings.Contains(err.Error(), `500 (invalid session "`+gone+`")`) {
+		t.Errorf("acquire with a session that is gone: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -124,6 +125,10 @@ func (s *Server) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {
 	// The batcher bounds its calls by rpcTimeout itself.
 	resp, err := s.puts.Put(r.Context(), in)
 	if err != nil {
+		if in.Acquire != "" && hasReason(err, reasonUnknownSession) {
+			// Consul's answer, which lock clients (patroni) recognise.
+			return nil, serverFault(fmt.Sprintf("invalid session %q", in.Acquire))
+		}
 		return nil, err
 	}
 	return resp.GetOk(), nil

@@ -177,8 +177,10 @@ func TestKVLocks(t *testing.T) {
 	}
 	e.do(http.MethodPut, "/v1/kv/lock?acquire=", "").expectText(t, 400, "Missing session")
 	e.do(http.MethodPut, "/v1/kv/lock?acquire="+s1+"&release="+s1, "").expectText(t, 400, "Cannot specify ?acquire with ?release")
-	// The catalog refuses an unknown session as a failed precondition.
-	e.do(http.MethodPut, "/v1/kv/lock?acquire=nope", "").expectText(t, 400, "invalid session")
+	// An unknown session is Consul's 500, which lock clients (patroni)
+	// recognise; releasing with one is a plain refusal.
+	e.do(http.MethodPut, "/v1/kv/lock?acquire=nope", "").expectText(t, 500, `invalid session "nope"`)
+	e.do(http.MethodPut, "/v1/kv/lock?release=nope", "").expectText(t, 400, "unknown session")
 }
 
 func TestKVHostileInput(t *testing.T) {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -24,6 +25,9 @@ func (s *Server) sessionCreate(w http.ResponseWriter, r *http.Request) (any, err
 		}
 	}
 	in, err := req.Proto(s.node)
+	if ttlErr := (*consuljson.InvalidTTLError)(nil); errors.As(err, &ttlErr) {
+		return nil, serverFault(ttlErr.Error()) // as Consul answers it
+	}
 	if err != nil {
 		return nil, badRequest(err.Error())
 	}

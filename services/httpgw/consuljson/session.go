@@ -19,6 +19,15 @@ const (
 	MaxLockDelay     = 60 * time.Second
 )
 
+// InvalidTTLError is a session TTL outside [SessionTTLMin, SessionTTLMax].
+// Its text is Consul's, which Consul sends with a 500 and which clients
+// (patroni) look for to adjust their TTL.
+type InvalidTTLError struct{ TTL time.Duration }
+
+func (e *InvalidTTLError) Error() string {
+	return fmt.Sprintf("Invalid Session TTL '%d', must be between [%v=%v]", int64(e.TTL), SessionTTLMin, SessionTTLMax)
+}
+
 // Session is Consul's session. LockDelay is in nanoseconds and TTL a
 // duration string ("" without a TTL), as Consul writes them.
 type Session struct {
@@ -135,7 +144,7 @@ func (r *SessionCreateRequest) Proto(node string) (*kvv1.CreateSessionRequest, e
 			return nil, fmt.Errorf("invalid TTL %q: %w", r.TTL, err)
 		}
 		if ttl != 0 && (ttl < SessionTTLMin || ttl > SessionTTLMax) {
-			return nil, fmt.Errorf("invalid TTL %q: must be between %v and %v", r.TTL, SessionTTLMin, SessionTTLMax)
+			return nil, &InvalidTTLError{TTL: ttl}
 		}
 		if ttl > 0 {
 			s.Ttl = durationpb.New(ttl)

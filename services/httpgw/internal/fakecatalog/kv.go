@@ -7,6 +7,7 @@ import (
 
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -55,7 +56,10 @@ func (f *Fake) Put(ctx context.Context, in *kvv1.PutRequest) (*kvv1.PutResponse,
 	defer f.mu.Unlock()
 	for _, id := range []string{in.GetAcquire(), in.GetRelease()} {
 		if id != "" && f.sessions[id] == nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "invalid session %q", id)
+			// As the catalog answers: the reason tells the gateway.
+			st, _ := status.New(codes.FailedPrecondition, fmt.Sprintf("unknown session %q", id)).
+				WithDetails(&errdetails.ErrorInfo{Domain: "beacon", Reason: "UNKNOWN_SESSION"})
+			return nil, st.Err()
 		}
 	}
 	old := f.kv[in.GetKey()]
