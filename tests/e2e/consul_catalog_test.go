@@ -3,6 +3,7 @@ package e2e
 import (
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -218,5 +219,29 @@ func TestConsulAPICatalogAndHealth(t *testing.T) {
 	checks, _, err = health.State(consulapi.HealthCritical, nil)
 	if err != nil || len(checkIDs(checks)) != 0 {
 		t.Errorf("critical checks after deregistering n3 = %v, %v; want none (they go with the node)", checkIDs(checks), err)
+	}
+}
+
+// TestRegisterSkipNodeUpdate checks SkipNodeUpdate through the real
+// catalog: a registration of an existing node without its address adds the
+// service and leaves the node as it was; for a node that does not exist it
+// is refused with a 400 that says why.
+func TestRegisterSkipNodeUpdate(t *testing.T) {
+	t.Parallel()
+	_, c := startAgent(t)
+	register(t, c, &consulapi.CatalogRegistration{Node: "skip-node", Address: "10.1.2.3", NodeMeta: map[string]string{"k": "v"}})
+	register(t, c, &consulapi.CatalogRegistration{Node: "skip-node", SkipNodeUpdate: true,
+		Service: &consulapi.AgentService{ID: "skip-1", Service: "skip", Port: 1}})
+	node, _, err := c.Catalog().Node("skip-node", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node == nil || node.Node.Address != "10.1.2.3" || node.Node.Meta["k"] != "v" || node.Services["skip-1"] == nil {
+		t.Fatalf("after a SkipNodeUpdate registration: %+v", node)
+	}
+	_, err = c.Catalog().Register(&consulapi.CatalogRegistration{Node: "no-such-node", SkipNodeUpdate: true,
+		Service: &consulapi.AgentService{ID: "skip-2", Service: "skip", Port: 1}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "address is required") {
+		t.Errorf("SkipNodeUpdate registration of an unknown node: %v, want a 400 naming the address", err)
 	}
 }

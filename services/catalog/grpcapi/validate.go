@@ -122,17 +122,26 @@ func validateReadOptions(o *queryv1.ReadOptions) error {
 }
 
 func validateNode(n *catalogv1.Node) error {
+	return validateNodeFields(n, false)
+}
+
+// validateNodeFields checks a node; the address may be left out only when
+// skipUpdate (a registration of a node that exists, which it leaves as it
+// is: the store refuses it if the node does not exist).
+func validateNodeFields(n *catalogv1.Node, skipUpdate bool) error {
 	if n == nil {
 		return invalid("node is required")
 	}
 	if err := name("node.node", n.GetNode()); err != nil {
 		return err
 	}
-	if n.GetAddress() == "" {
+	switch {
+	case n.GetAddress() == "" && !skipUpdate:
 		return invalid("node.address is required")
-	}
-	if err := address("node.address", n.GetAddress()); err != nil {
-		return err
+	case n.GetAddress() != "":
+		if err := address("node.address", n.GetAddress()); err != nil {
+			return err
+		}
 	}
 	if err := optName("node.id", n.GetId()); err != nil {
 		return err
@@ -219,7 +228,7 @@ func validateCheck(field string, c *catalogv1.HealthCheck) error {
 }
 
 func validateRegister(r *catalogv1.RegisterRequest, dc string) error {
-	if err := validateNode(r.GetNode()); err != nil {
+	if err := validateNodeFields(r.GetNode(), r.GetSkipNodeUpdate()); err != nil {
 		return err
 	}
 	if d := r.GetNode().GetDatacenter(); d != "" && !strings.EqualFold(d, dc) {

@@ -91,6 +91,9 @@ func (w *writeTxn) ensureNode(n *catalogv1.Node, skipUpdate bool) error {
 	if raw != nil && skipUpdate {
 		return nil
 	}
+	if raw == nil && n.GetAddress() == "" {
+		return fmt.Errorf("node %q is not registered: %w", n.GetNode(), ErrMissingNodeAddress)
+	}
 	nn := proto.Clone(n).(*catalogv1.Node)
 	if raw != nil {
 		old := raw.(*catalogv1.Node)

@@ -10,6 +10,9 @@ var (
 	ErrInvalidRequest = errors.New("invalid request")
 	// ErrMissingNode is a request without a node name.
 	ErrMissingNode = errors.New("missing node name")
+	// ErrMissingNodeAddress is a registration of a new node without an
+	// address (allowed for a node that exists, with SkipNodeUpdate).
+	ErrMissingNodeAddress = errors.New("an address is required to register a node")
 	// ErrMissingServiceName is a service without a name.
 	ErrMissingServiceName = errors.New("missing service name")
 	// ErrMissingCheckID is a check without an ID.
