@@ -26,6 +26,7 @@ func (f *stateFloor) intercept(ctx context.Context, method string, req, reply an
 	if r, ok := req.(readRequest); ok {
 		if o := r.GetOptions(); o != nil && o.GetConsistency() == queryv1.Consistency_CONSISTENCY_STALE {
 			o.MinStateIndex = max(o.GetMinStateIndex(), f.seen.Load())
+			ctx = withAnyReplica(ctx)
 		}
 	}
 	if err := invoker(ctx, method, req, reply, cc, opts...); err != nil {

@@ -1,6 +1,7 @@
-// Package rpcclient dials Beacon's gRPC services: one connection spread over
-// every address given (catalog replicas), with the request token passed
-// through and keepalives so a dead peer is noticed.
+// Package rpcclient dials Beacon's gRPC services: one connection over every
+// address given (catalog replicas) that sends what only the leader answers
+// to the leader and spreads the rest, with the request token passed through
+// and keepalives so a dead peer is noticed.
 package rpcclient
 
 import (
@@ -33,10 +34,12 @@ type Config struct {
 
 var schemeSeq atomic.Uint64
 
-// Dial returns a client connection that balances over cfg.Addrs round-robin
-// and skips addresses that refuse connections. Its stale reads are
-// monotonic: none is answered from an older state than an earlier read
-// through the same connection (see stateFloor). It does not block.
+// Dial returns a client connection over cfg.Addrs that skips addresses
+// that refuse connections, sends the calls only the leader answers straight
+// to it once an answer has said which replica that is, and spreads the
+// rest round-robin (see leaderBuilder). Its stale reads are monotonic: none
+// is answered from an older state than an earlier read through the same
+// connection (see stateFloor). It does not block.
 func Dial(cfg Config) (*grpc.ClientConn, error) {
 	if len(cfg.Addrs) == 0 {
 		return nil, errors.New("rpcclient: no address to dial")
@@ -58,7 +61,7 @@ func Dial(cfg Config) (*grpc.ClientConn, error) {
 	opts := []grpc.DialOption{
 		grpc.WithResolvers(r),
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"` + leaderBalancer + `":{}}]}`),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.WithChainUnaryInterceptor(token.UnaryClientInterceptor(), (&stateFloor{}).intercept),
 		grpc.WithChainStreamInterceptor(token.StreamClientInterceptor()),

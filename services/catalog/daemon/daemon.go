@@ -18,6 +18,7 @@ import (
 	"github.com/beaconmesh/beacon/services/catalog/grpcapi"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -77,7 +78,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Registerer: cfg.Registerer, SnapshotDir: cfg.DataDir,
 		DefaultIntentionDeny: cfg.DefaultIntentionPolicy == "deny",
 	})
-	public := rpcserver.New(rpcserver.Config{Logger: logger, Registerer: cfg.Registerer})
+	public := rpcserver.New(rpcserver.Config{Logger: logger, Registerer: cfg.Registerer,
+		Options: []grpc.ServerOption{grpc.ChainUnaryInterceptor(api.NameReplicas)}})
 	api.Register(public.Server, false)
 
 	ctx, cancel := context.WithCancel(ctx)

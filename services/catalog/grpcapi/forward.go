@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/rpcclient"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,6 +20,19 @@ const (
 	hopsKey = "x-beacon-forwarded"
 	maxHops = 2
 )
+
+// NameReplicas is a unary server interceptor that names, in every answer's
+// trailer, this replica and the leader it knows (by Raft server address),
+// so that clients (platform/rpcclient) send what only the leader answers
+// straight to it instead of through a forwarding follower.
+func (s *Server) NameReplicas(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	_ = grpc.SetTrailer(ctx, metadata.MD{
+		rpcclient.ReplicaTrailer: {s.node.Self().Address},
+		rpcclient.LeaderTrailer:  {s.node.LeaderAddr()},
+	})
+	return resp, err
+}
 
 // forward sends the request to the leader when this replica is not it.
 // handled is false when this replica is the leader and must answer itself.
