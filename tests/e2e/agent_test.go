@@ -65,3 +65,22 @@ func TestGrpcurlAgainstDevAgent(t *testing.T) {
 		t.Errorf("health check: %s", health)
 	}
 }
+
+// TestLeaveStopsTheDevAgent checks that PUT /v1/agent/leave (beacon leave)
+// stops the whole dev agent, as Consul's exits, instead of leaving its
+// gateways and catalog running without a node agent.
+func TestLeaveStopsTheDevAgent(t *testing.T) {
+	t.Parallel()
+	a, c := startAgent(t)
+	if err := c.Agent().Leave(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.done:
+		if a.err != nil {
+			t.Errorf("the dev agent exited with %v after a leave\n%s", a.err, a.logs())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the dev agent still runs 20 s after a leave\n%s", a.logs())
+	}
+}

@@ -174,7 +174,18 @@ func Run(ctx context.Context, cfg Config, ls *Listeners) error {
 	}
 	start := func(name string, run func(context.Context) error) { launch(ctx, &wg, name, run) }
 	var agentWG sync.WaitGroup
-	startAgent := func(name string, run func(context.Context) error) { launch(agentCtx, &agentWG, name, run) }
+	startAgent := func(name string, run func(context.Context) error) {
+		launch(agentCtx, &agentWG, name, func(ctx context.Context) error {
+			err := run(ctx)
+			if err == nil && ctx.Err() == nil {
+				// The node agent left (beacon leave, PUT /v1/agent/leave):
+				// the whole dev agent exits, as Consul's does.
+				logger.Info("the node agent left the cluster; stopping")
+				cancel()
+			}
+			return err
+		})
+	}
 	start("catalog", func(ctx context.Context) error { return catalogd.Run(ctx, cat) })
 	startNodeAgent(cfg, ls, grpcAddr, logger, reg, startAgent)
 	startGateways(ctx, cfg, ls, grpcAddr, logger, reg, start)
