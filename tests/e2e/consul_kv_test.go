@@ -212,6 +212,17 @@ func TestConsulAPITxn(t *testing.T) {
 	} else if got := resp.Results[2].KV; got == nil || string(got.Value) != "new" {
 		t.Errorf("Txn get result = %+v, want new", got)
 	}
+	// A check that holds reports the key without its value, as Consul's
+	// does; check-not-exists reports nothing.
+	got, _, _ := kv.Get("txn/existing", nil)
+	ok, resp, _, err = c.Txn().Txn(consulapi.TxnOps{
+		{KV: &consulapi.KVTxnOp{Verb: consulapi.KVCheckIndex, Key: "txn/existing", Index: got.ModifyIndex}},
+		{KV: &consulapi.KVTxnOp{Verb: consulapi.KVCheckNotExists, Key: "txn/none"}},
+	}, nil)
+	if err != nil || !ok || len(resp.Results) != 1 || resp.Results[0].KV == nil ||
+		resp.Results[0].KV.Key != "txn/existing" || resp.Results[0].KV.Value != nil {
+		t.Errorf("check-index Txn = %v, %+v, %v; want one result, txn/existing without its value", ok, resp, err)
+	}
 
 	// A failing operation rolls back the whole transaction: 409, one error
 	// per failing operation, nothing applied.

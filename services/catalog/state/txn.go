@@ -218,17 +218,19 @@ func readVerb(op *kvv1.KVOp, p *kvv1.KVPair) ([]*kvv1.TxnResult, error) {
 	if p == nil {
 		return nil, fmt.Errorf("key %q doesn't exist", key)
 	}
+	// A check that holds reports the pair without its value, as Consul
+	// does, so that results pair with operations by position.
 	switch op.GetVerb() {
 	case kvv1.KVVerb_KV_VERB_CHECK_INDEX:
 		if p.GetModifyIndex() != op.GetIndex() {
 			return nil, fmt.Errorf("current modify index %d of key %q != %d", p.GetModifyIndex(), key, op.GetIndex())
 		}
-		return nil, nil
+		return withoutValue(p), nil
 	case kvv1.KVVerb_KV_VERB_CHECK_SESSION:
 		if p.GetSession() != op.GetSession() {
 			return nil, fmt.Errorf("current session %q of key %q != %q", p.GetSession(), key, op.GetSession())
 		}
-		return nil, nil
+		return withoutValue(p), nil
 	}
 	return kvResult(p), nil
 }

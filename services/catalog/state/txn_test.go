@@ -73,6 +73,9 @@ func TestTxnSuccess(t *testing.T) {
 		kvRes(&kvv1.KVPair{Key: "t/x", Value: []byte("x"), CreateIndex: 6, ModifyIndex: 6}),
 		kvRes(&kvv1.KVPair{Key: "t/y", Value: []byte("y"), CreateIndex: 7, ModifyIndex: 7}),
 		kvRes(&kvv1.KVPair{Key: "zz"}),
+		// Checks that hold report the pair without its value, as Consul's do.
+		kvRes(&kvv1.KVPair{Key: "b", CreateIndex: 10, ModifyIndex: 10}),
+		kvRes(&kvv1.KVPair{Key: "lock", Session: "s1", LockIndex: 1, CreateIndex: 8, ModifyIndex: 8}),
 		kvRes(&kvv1.KVPair{Key: "lock", LockIndex: 1, CreateIndex: 8, ModifyIndex: 10}),
 		kvRes(&kvv1.KVPair{Key: "lock", Session: "s2", LockIndex: 2, CreateIndex: 8, ModifyIndex: 10}),
 	}
@@ -155,8 +158,8 @@ func TestTxnSeesEarlierOps(t *testing.T) {
 		kvOp(kvv1.KVVerb_KV_VERB_DELETE, "n", ""),
 		kvOp(kvv1.KVVerb_KV_VERB_CHECK_NOT_EXISTS, "n", ""),
 	})
-	if len(errs) > 0 || len(results) != 1 {
-		t.Errorf("Txn = %v, %v; want one result, no errors", results, errs)
+	if len(errs) > 0 || len(results) != 2 { // the set's and the check's
+		t.Errorf("Txn = %v, %v; want two results, no errors", results, errs)
 	}
 }
 
@@ -167,8 +170,8 @@ func TestTxnRead(t *testing.T) {
 		kvOp(kvv1.KVVerb_KV_VERB_GET_TREE, "t/", ""),
 		withSession(kvOp(kvv1.KVVerb_KV_VERB_CHECK_SESSION, "lock", ""), "s1"),
 	})
-	if len(errs) > 0 || len(results) != 3 || idx != 8 {
-		t.Errorf("TxnRead = %d, %v, %v; want index 8, 3 results", idx, results, errs)
+	if len(errs) > 0 || len(results) != 4 || idx != 8 {
+		t.Errorf("TxnRead = %d, %v, %v; want index 8, 4 results", idx, results, errs)
 	}
 	_, results, errs = s.TxnRead(nil, []*kvv1.TxnOp{
 		kvOp(kvv1.KVVerb_KV_VERB_GET, "a", ""),
