@@ -158,6 +158,88 @@ func TestSidecarExpansion(t *testing.T) {
 	}
 }
 
+func TestSidecarInheritsFromParent(t *testing.T) {
+	tests := []struct {
+		name     string
+		src      string
+		addr     string // the sidecar's address
+		check    string // its default TCP check's target
+		destName string
+		destID   string
+		err      string // a fragment of the error, if one is expected
+	}{
+		{
+			name: "parent address is inherited and checked",
+			src: `{"service": {"name": "tagged", "id": "tagged-1", "address": "127.0.0.2", "port": 29306,
+				"connect": {"sidecar_service": {"port": 29213}}}}`,
+			addr: "127.0.0.2", check: "127.0.0.2:29213", destName: "tagged", destID: "tagged-1",
+		},
+		{
+			name: "own address wins",
+			src: `{"service": {"name": "web", "address": "10.0.0.1", "port": 8080,
+				"connect": {"sidecar_service": {"address": "10.0.0.9", "port": 21000}}}}`,
+			addr: "10.0.0.9", check: "10.0.0.9:21000", destName: "web", destID: "web",
+		},
+		{
+			name: "IPv6 parent address",
+			src: `{"service": {"name": "web", "address": "::1", "port": 8080,
+				"connect": {"sidecar_service": {"port": 21000}}}}`,
+			addr: "::1", check: "[::1]:21000", destName: "web", destID: "web",
+		},
+		{
+			name: "no address anywhere: the check uses the local service address",
+			src: `{"service": {"name": "web", "port": 8080,
+				"connect": {"sidecar_service": {"port": 21000, "proxy": {"local_service_address": "127.0.0.5"}}}}}`,
+			addr: "", check: "127.0.0.5:21000", destName: "web", destID: "web",
+		},
+		{
+			name: "given destination is kept",
+			src: `{"service": {"name": "web", "id": "web-1", "port": 8080,
+				"connect": {"sidecar_service": {"proxy": {"destination_service_name": "web-v2", "destination_service_id": "web-v2-1"}}}}}`,
+			check: "127.0.0.1:21000", destName: "web-v2", destID: "web-v2-1",
+		},
+		{
+			name: "only the missing half of the destination is filled",
+			src: `{"service": {"name": "web", "id": "web-1", "port": 8080,
+				"connect": {"sidecar_service": {"proxy": {"destination_service_name": "web-v2"}}}}}`,
+			check: "127.0.0.1:21000", destName: "web-v2", destID: "web-1",
+		},
+		{
+			name: "destination pointing at the sidecar itself",
+			src: `{"service": {"name": "web", "port": 8080,
+				"connect": {"sidecar_service": {"proxy": {"destination_service_id": "web-sidecar-proxy"}}}}}`,
+			err: "proxy.destination_service_id",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := ParseFile("a.json", []byte(tt.src))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got error %v, want one mentioning %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := Sidecar(&d.Services[0], 21000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc.Address != tt.addr {
+				t.Errorf("address = %q, want %q", sc.Address, tt.addr)
+			}
+			if len(sc.Checks) != 2 || sc.Checks[0].TCP != tt.check {
+				t.Errorf("checks = %+v, want a TCP check on %s first", sc.Checks, tt.check)
+			}
+			if sc.Proxy.DestinationServiceName != tt.destName || sc.Proxy.DestinationServiceID != tt.destID {
+				t.Errorf("destination = %q/%q, want %q/%q", sc.Proxy.DestinationServiceName, sc.Proxy.DestinationServiceID, tt.destName, tt.destID)
+			}
+		})
+	}
+}
+
 func TestInvalidFiles(t *testing.T) {
 	tests := []struct {
 		name string

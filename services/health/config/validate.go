@@ -331,12 +331,13 @@ func (c *Check) normalize() error {
 }
 
 // Sidecar expands parent's connect.sidecar_service into the sidecar's own
-// registration: ID "<parent-id>-sidecar-proxy", kind connect-proxy, name,
-// tags and meta from the parent unless given, the proxy's destination and
-// local service filled in, and, unless checks are given, Consul's two
-// default checks (a TCP check on the sidecar's port and an alias of the
-// parent). port is used when the sidecar does not name one. It returns nil
-// when parent has no sidecar. parent must be normalized.
+// registration: ID "<parent-id>-sidecar-proxy", kind connect-proxy; name,
+// tags, meta, token and address from the parent unless given; the proxy's
+// destination (parent's name and ID) and local service filled in where
+// empty; and, unless checks are given, Consul's two default checks (a TCP
+// check on the sidecar's address and port and an alias of the parent).
+// port is used when the sidecar does not name one. It returns nil when
+// parent has no sidecar. parent must be normalized.
 func Sidecar(parent *Service, port int) (*Service, error) {
 	if parent.Connect == nil || parent.Connect.SidecarService == nil {
 		return nil, nil
@@ -357,11 +358,25 @@ func Sidecar(parent *Service, port int) (*Service, error) {
 	if sc.Token == "" {
 		sc.Token = parent.Token
 	}
+	// A sidecar runs next to its service, so it is reached where the
+	// service is: the catalog, DNS and the default TCP check all use this.
+	if sc.Address == "" {
+		sc.Address = parent.Address
+	}
 	if sc.Proxy == nil {
 		sc.Proxy = &Proxy{}
 	}
-	sc.Proxy.DestinationServiceName = parent.Name
-	sc.Proxy.DestinationServiceID = parent.ID
+	// As in Consul, a destination given in the sidecar block is kept
+	// rather than overwritten; only a proxy pointed at itself is refused.
+	if sc.Proxy.DestinationServiceName == "" {
+		sc.Proxy.DestinationServiceName = parent.Name
+	}
+	if sc.Proxy.DestinationServiceID == "" {
+		sc.Proxy.DestinationServiceID = parent.ID
+	}
+	if sc.Proxy.DestinationServiceID == sc.ID {
+		return nil, &FieldError{Field: "proxy.destination_service_id", Err: fmt.Errorf("%q is the sidecar itself", sc.ID)}
+	}
 	if sc.Proxy.LocalServiceAddress == "" {
 		sc.Proxy.LocalServiceAddress = "127.0.0.1"
 	}
@@ -372,6 +387,8 @@ func Sidecar(parent *Service, port int) (*Service, error) {
 		sc.Port = port
 	}
 	if len(sc.Check) == 0 && len(sc.Checks) == 0 {
+		// With no address anywhere the proxy is assumed to listen where
+		// the app does.
 		addr := sc.Address
 		if addr == "" {
 			addr = sc.Proxy.LocalServiceAddress

@@ -273,7 +273,7 @@ func TestSidecar(t *testing.T) {
   check { ttl = "1h" }
   connect { sidecar_service { proxy { upstreams = [{ destination_name = "db", local_bind_port = 9191 }] } } }
 }`))
-		mustAdd(t, s, svc(t, `service { name = "api" connect { sidecar_service {} } }`))
+		mustAdd(t, s, svc(t, `service { name = "api" address = "127.0.0.2" connect { sidecar_service {} } }`))
 		synctest.Wait()
 		sc := cat.Service(node, "web-sidecar-proxy")
 		if sc.GetKind() != catalogv1.ServiceKind_SERVICE_KIND_CONNECT_PROXY || sc.GetPort() != 21000 ||
@@ -284,6 +284,13 @@ func TestSidecar(t *testing.T) {
 		}
 		if p := cat.Service(node, "api-sidecar-proxy").GetPort(); p != 21001 {
 			t.Fatalf("api's sidecar port %d, want 21001", p)
+		}
+		// A sidecar is where its parent is, and is checked there.
+		if a := cat.Service(node, "api-sidecar-proxy").GetAddress(); a != "127.0.0.2" {
+			t.Fatalf("api's sidecar address %q, want the parent's 127.0.0.2", a)
+		}
+		if a := cat.Check(node, "service:api-sidecar-proxy:1").GetDefinition().GetTcp().GetAddress(); a != "127.0.0.2:21001" {
+			t.Fatalf("api's sidecar listening check on %q, want 127.0.0.2:21001", a)
 		}
 		tcp := cat.Check(node, "service:web-sidecar-proxy:1")
 		alias := cat.Check(node, "service:web-sidecar-proxy:2")
