@@ -119,7 +119,8 @@ func Parse(name string, args []string, getenv func(string) string, stderr io.Wri
 }
 
 // Main parses args and runs the proxy until ctx ends; it returns the
-// process' exit status.
+// process' exit status. The startup banner (Consul's, ending with the
+// ready line) goes to stdout, logs and errors to stderr.
 func Main(ctx context.Context, name string, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	cfg, err := Parse(name, args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -130,6 +131,7 @@ func Main(ctx context.Context, name string, args []string, getenv func(string) s
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
+	cfg.Banner = stdout
 	if err := daemon.Run(ctx, cfg); err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return 0 // stopped before it was running

@@ -6,7 +6,9 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -67,5 +69,97 @@ func TestMainExitCodes(t *testing.T) {
 	errOut.Reset()
 	if code := Main(context.Background(), "beacon-proxy", []string{"-service"}, func(string) string { return "" }, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "beacon-proxy:") {
 		t.Errorf("bad flags: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// syncBuffer is a strings.Builder safe for one writer and one reader,
+// signalling each write.
+type syncBuffer struct {
+	mu    sync.Mutex
+	b     strings.Builder
+	wrote chan struct{}
+}
+
+func newSyncBuffer() *syncBuffer { return &syncBuffer{wrote: make(chan struct{}, 1)} }
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	s.b.Write(p)
+	s.mu.Unlock()
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
+	return len(p), nil
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestBannerOnStdout runs the proxy up to the point where it waits for its
+// certificate (no catalog answers) and checks which stream got what.
+func TestBannerOnStdout(t *testing.T) {
+	for _, tt := range []struct {
+		level  string
+		logged bool // whether the info line "waiting for the leaf certificate" reaches stderr
+	}{
+		{"info", true},
+		{"warn", false},
+	} {
+		t.Run(tt.level, func(t *testing.T) {
+			stdout, stderr := newSyncBuffer(), newSyncBuffer()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			args := []string{"-service", "web", "-upstream", "db:9191", "-catalog", "127.0.0.1:1", "-datacenter", "dc1", "-log-level", tt.level}
+			done := make(chan int, 1)
+			go func() { done <- Main(ctx, "beacon-proxy", args, func(string) string { return "" }, stdout, stderr) }()
+			deadline := time.After(10 * time.Second)
+			for !strings.Contains(stdout.String(), "Log data will now stream in") {
+				select {
+				case <-stdout.wrote:
+				case code := <-done:
+					t.Fatalf("exited %d early; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+				case <-deadline:
+					t.Fatalf("no banner within 10s; stdout:\n%s\nstderr:\n%s", stdout, stderr)
+				}
+			}
+			if tt.logged {
+				// The log line comes right after the banner, from the same
+				// goroutine; wait for it rather than assume.
+				for !strings.Contains(stderr.String(), "waiting for the leaf certificate") {
+					select {
+					case <-stderr.wrote:
+					case <-deadline:
+						t.Fatalf("no info log on stderr at -log-level %s; stderr:\n%s", tt.level, stderr)
+					}
+				}
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("exit %d after cancel; stderr:\n%s", code, stderr)
+			}
+			want := `==> Beacon Connect proxy starting...
+    Configuration mode: Flags
+               Service: web
+              Upstream: db => :9191
+       Public listener: Disabled
+
+==> Log data will now stream in as it occurs:
+
+`
+			if got := stdout.String(); got != want {
+				t.Errorf("stdout:\n%s\nwant:\n%s", got, want)
+			}
+			logs := stderr.String()
+			if strings.Contains(logs, "==>") {
+				t.Errorf("banner lines on stderr:\n%s", logs)
+			}
+			if got := strings.Contains(logs, "waiting for the leaf certificate"); got != tt.logged {
+				t.Errorf("info line on stderr at -log-level %s: %v, want %v:\n%s", tt.level, got, tt.logged, logs)
+			}
+		})
 	}
 }

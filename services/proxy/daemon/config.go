@@ -8,6 +8,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -76,6 +77,10 @@ type Config struct {
 	LocalConnectTimeout time.Duration
 	DrainTimeout        time.Duration
 	Logger              *slog.Logger
+	// Banner receives the startup lines Consul's proxy prints on stdout,
+	// ending with the ready line scripts wait for (nil: none); logs go to
+	// Logger, never here.
+	Banner io.Writer
 	// Registerer receives the metrics (default: a registry of the
 	// proxy's own, served on MetricsAddr).
 	Registerer prometheus.Registerer

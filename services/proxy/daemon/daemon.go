@@ -54,6 +54,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Token != "" {
 		ctx = token.With(ctx, cfg.Token)
 	}
+	out := banner{cfg.Banner}
+	out.starting()
 
 	catConn, err := rpcclient.Dial(rpcclient.Config{Addrs: cfg.CatalogAddrs})
 	if err != nil {
@@ -73,6 +75,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	out.describe(cfg, p)
 	logger = logger.With("service", p.service)
 
 	reg, gather := cfg.Registerer, cfg.Gatherer
@@ -216,7 +219,11 @@ func Run(ctx context.Context, cfg Config) error {
 		context.AfterFunc(sctx, func() { srv.Close() })
 		logger.Info("metrics listener running", "addr", ml.Addr().String())
 	}
+	// Every listener was opened above, so connections are accepted (the
+	// kernel queues them until Serve takes them): scripts waiting for the
+	// ready line may dial at once.
 	logger.Info("proxy running")
+	out.ready()
 	<-sctx.Done()
 	logger.Info("proxy stopping: draining connections", "drain_timeout", cfg.DrainTimeout)
 	serving.Wait()

@@ -26,6 +26,8 @@ type Agent interface {
 type plan struct {
 	// service is the name the leaf certifies and intentions name.
 	service string
+	// proxyID is the sidecar registration's ID ("" without -sidecar-for).
+	proxyID string
 	// public is nil for a client-only proxy.
 	public    *publicPlan
 	upstreams []Upstream
@@ -80,7 +82,7 @@ func findSidecar(ctx context.Context, agent Agent, target string) (*catalogv1.Se
 // each upstream's connect_timeout_ms.
 func sidecarPlan(svc *catalogv1.Service) (plan, error) {
 	px := svc.GetProxy()
-	p := plan{service: px.GetDestinationServiceName()}
+	p := plan{service: px.GetDestinationServiceName(), proxyID: svc.GetId()}
 	if p.service == "" {
 		return plan{}, fmt.Errorf("sidecar %q: proxy.destination_service_name is empty", svc.GetId())
 	}

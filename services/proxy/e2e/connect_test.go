@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,8 +30,9 @@ import (
 var (
 	clientAddrRE = regexp.MustCompile(`Client Addr: \[([^\]]+)\] \(HTTP: \d+, gRPC: (\d+), DNS: \d+\)`)
 	agentAddrRE  = regexp.MustCompile(`Agent gRPC Addr: (\S+)`)
-	runningRE    = regexp.MustCompile(`msg="proxy running"`)
-	issuedRE     = regexp.MustCompile(`msg="leaf certificate issued".* root_id=(\S+)`)
+	// What scripts written for Consul's proxy wait for.
+	readyRE  = regexp.MustCompile(`Proxy loaded config and ready to serve`)
+	issuedRE = regexp.MustCompile(`msg="leaf certificate issued".* root_id=(\S+)`)
 )
 
 // TestConnectTutorial follows Consul's Connect tutorial: an echo service
@@ -65,11 +67,44 @@ func TestConnectTutorial(t *testing.T) {
 	sidecar := start(t, "echo sidecar", append(common, "-sidecar-for", "echo", "-agent-addr", agentAddr, "-metrics-addr", metricsAddr)...)
 	client := start(t, "web client proxy", append(common, "-service", "web", "-upstream", "echo:"+strconv.Itoa(up))...)
 	webProxy := start(t, "web sidecar", append(common, "-sidecar-for", "web", "-agent-addr", agentAddr)...)
-	for _, p := range []*proc{sidecar, client, webProxy} {
-		p.waitFor(t, runningRE, 1, 60*time.Second)
-	}
 	upAddr := "127.0.0.1:" + strconv.Itoa(up)
 	sidecarAddr := "127.0.0.1:" + strconv.Itoa(echoSidecar)
+	// Once a proxy says it is ready its listeners accept at the first try.
+	for _, x := range []struct {
+		p     *proc
+		addrs []string
+	}{{sidecar, []string{sidecarAddr}}, {client, []string{upAddr}}, {webProxy, []string{"127.0.0.1:" + strconv.Itoa(webSidecar), "127.0.0.1:" + strconv.Itoa(webUp)}}} {
+		x.p.waitFor(t, readyRE, 1, 60*time.Second)
+		for _, a := range x.addrs {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err != nil {
+				t.Fatalf("%s printed the ready line but %s does not accept: %v", x.p.name, a, err)
+			}
+			c.Close()
+		}
+	}
+
+	t.Run("the banner is Consul's, on stdout", func(t *testing.T) {
+		for _, x := range []struct {
+			p    *proc
+			want []string
+		}{
+			{sidecar, []string{"==> Beacon Connect proxy starting...\n", "    Configuration mode: Agent API\n",
+				"        Sidecar for ID: echo\n", "              Proxy ID: echo-sidecar-proxy\n"}},
+			{client, []string{"    Configuration mode: Flags\n", "               Service: web\n",
+				"              Upstream: echo => :" + strconv.Itoa(up) + "\n", "       Public listener: Disabled\n"}},
+		} {
+			out := x.p.stdoutText()
+			for _, w := range append(x.want, "\n==> Log data will now stream in as it occurs:\n\n", "==> Proxy loaded config and ready to serve\n") {
+				if !strings.Contains(out, w) {
+					t.Errorf("%s: stdout lacks %q:\n%s", x.p.name, w, out)
+				}
+			}
+			if strings.Contains(out, "level=") {
+				t.Errorf("%s: log lines on stdout:\n%s", x.p.name, out)
+			}
+		}
+	})
 
 	// The echo sidecar turns passing at its next TCP check.
 	eventually(t, 20*time.Second, func() error { return echoOnce(upAddr, "hello") })

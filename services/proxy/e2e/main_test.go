@@ -53,7 +53,8 @@ type proc struct {
 	err  error
 
 	mu     sync.Mutex
-	out    bytes.Buffer
+	out    bytes.Buffer  // stdout and stderr, interleaved
+	stdout bytes.Buffer  // stdout alone
 	wrote  chan struct{} // signalled on each write
 	closed bool
 }
@@ -61,7 +62,7 @@ type proc struct {
 func start(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(filepath.Join(binDir, "beacon"), args...), done: make(chan struct{}), wrote: make(chan struct{}, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = stdoutOf{p}, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -82,6 +83,23 @@ func (p *proc) Write(b []byte) (int, error) {
 	default:
 	}
 	return len(b), nil
+}
+
+// stdoutOf keeps what a process writes on stdout apart as well.
+type stdoutOf struct{ p *proc }
+
+func (s stdoutOf) Write(b []byte) (int, error) {
+	s.p.mu.Lock()
+	s.p.stdout.Write(b)
+	s.p.mu.Unlock()
+	return s.p.Write(b)
+}
+
+// stdoutText returns what the process has written on stdout.
+func (p *proc) stdoutText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stdout.String()
 }
 
 func (p *proc) logs() string {

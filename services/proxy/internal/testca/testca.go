@@ -10,6 +10,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"math/big"
 	"testing"
 	"time"
@@ -105,6 +108,42 @@ func (ca *CA) sign(t testing.TB, id leaf.ServiceID, notBefore, notAfter time.Tim
 		t.Fatal(err)
 	}
 	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}
+}
+
+// SignCSR signs a PEM certificate request as the catalog's CA does for a
+// proxy: the request's key and SPIFFE URI, valid for an hour around now.
+// It returns the leaf in PEM.
+func (ca *CA) SignCSR(csrPEM string) (string, error) {
+	block, _ := pem.Decode([]byte(csrPEM))
+	if block == nil {
+		return "", errors.New("csr: no PEM block")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("csr: %w", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return "", fmt.Errorf("csr: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: nextSerial(),
+		Subject:      csr.Subject,
+		URIs:         csr.URIs,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.key)
+	if err != nil {
+		return "", fmt.Errorf("sign: %w", err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), nil
+}
+
+// RootPEM returns the root certificate in PEM.
+func (ca *CA) RootPEM() string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}))
 }
 
 // Roots returns roots in ca's trust domain that trust ca and also.
