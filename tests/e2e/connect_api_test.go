@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -24,7 +25,7 @@ import (
 // certificates with the official client: roots, the agent's cached leaf,
 // a root rotation through CASetConfig and the blocking leaf read that sees it.
 func TestConnectCAAndLeafAgainstDevAgent(t *testing.T) {
-	_, c := startAgent(t)
+	a, c := startAgent(t)
 	connect, agent := c.Connect(), c.Agent()
 
 	roots, meta, err := connect.CARoots(nil)
@@ -35,6 +36,20 @@ func TestConnectCAAndLeafAgainstDevAgent(t *testing.T) {
 		!strings.HasSuffix(roots.TrustDomain, ".consul") || meta.LastIndex == 0 {
 		t.Fatalf("CARoots = %+v, index %d", roots, meta.LastIndex)
 	}
+	// Consul's JSON has a uint64 SerialNumber (which consul/api does not
+	// decode); Beacon's roots have 128-bit serials, of which it carries the
+	// low 64 bits.
+	var raw struct {
+		Roots []struct{ SerialNumber uint64 }
+	}
+	if r := do(t, "GET", "http://"+a.HTTPAddr+"/v1/connect/ca/roots", nil); r.status != 200 || json.Unmarshal([]byte(r.body), &raw) != nil || len(raw.Roots) != 1 {
+		t.Fatalf("roots: status %d, body %q", r.status, r.body)
+	}
+	rootCert := parseCertPEM(t, roots.Roots[0].RootCertPEM)
+	if want := lowUint64(rootCert.SerialNumber); want == 0 || raw.Roots[0].SerialNumber != want {
+		t.Errorf("SerialNumber = %d, want %d (the certificate's serial %x)", raw.Roots[0].SerialNumber, want, rootCert.SerialNumber)
+	}
+	checkRootsPEM(t, a.HTTPAddr, roots)
 	agentRoots, _, err := agent.ConnectCARoots(nil)
 	if err != nil || agentRoots.ActiveRootID != roots.ActiveRootID || agentRoots.TrustDomain != roots.TrustDomain {
 		t.Fatalf("Agent().ConnectCARoots = %+v, %v; want the catalog's %+v", agentRoots, err, roots)
@@ -100,6 +115,8 @@ func TestConnectCAAndLeafAgainstDevAgent(t *testing.T) {
 	if len(rotated.Roots) != 2 || active == nil || rotated.ActiveRootID == roots.ActiveRootID || active.ID != rotated.ActiveRootID {
 		t.Fatalf("after rotation: %+v; want the old root kept and a new active one", rotated)
 	}
+	// The operator's root is stored trimmed; the chain still parses.
+	checkRootsPEM(t, a.HTTPAddr, rotated)
 
 	var got answer
 	select {
@@ -115,6 +132,49 @@ func TestConnectCAAndLeafAgainstDevAgent(t *testing.T) {
 			got.leaf.SerialNumber, got.leaf.ModifyIndex, leaf.SerialNumber, leaf.ModifyIndex)
 	}
 	checkLeafCert(t, got.leaf, wantURI, active.RootCertPEM)
+}
+
+// parseCertPEM parses one PEM certificate.
+func parseCertPEM(t *testing.T, certPEM string) *x509.Certificate {
+	t.Helper()
+	block, _ := pem.Decode([]byte(certPEM))
+	if block == nil {
+		t.Fatalf("not PEM: %q", certPEM)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// lowUint64 is the low 64 bits of n.
+func lowUint64(n *big.Int) uint64 {
+	return new(big.Int).And(n, new(big.Int).SetUint64(^uint64(0))).Uint64()
+}
+
+// checkRootsPEM reads /v1/connect/ca/roots?pem=true and checks that it is
+// every root of want, in order, as one PEM chain.
+func checkRootsPEM(t *testing.T, httpAddr string, want *consulapi.CARootList) {
+	t.Helper()
+	r := do(t, "GET", "http://"+httpAddr+"/v1/connect/ca/roots?pem=true", nil)
+	if r.status != 200 || r.header.Get("Content-Type") != "application/pem-certificate-chain" {
+		t.Fatalf("roots?pem=true: status %d, Content-Type %q, body %q", r.status, r.header.Get("Content-Type"), r.body)
+	}
+	rest := []byte(r.body)
+	for i, root := range want.Roots {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			t.Fatalf("roots?pem=true: %d certificates, want %d:\n%s", i, len(want.Roots), r.body)
+		}
+		if wantBlock, _ := pem.Decode([]byte(root.RootCertPEM)); wantBlock == nil || !bytes.Equal(block.Bytes, wantBlock.Bytes) {
+			t.Fatalf("roots?pem=true: certificate %d is not root %s", i, root.ID)
+		}
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		t.Fatalf("roots?pem=true: more than the %d roots:\n%s", len(want.Roots), r.body)
+	}
 }
 
 // checkLeafCert verifies that a leaf chains to rootPEM, carries wantURI as
@@ -221,6 +281,19 @@ func TestConnectIntentionsAgainstDevAgent(t *testing.T) {
 	if err != nil || ixn == nil || ixn.Action != consulapi.IntentionActionDeny || ixn.Precedence != 9 || ixn.ID == "" || ixn.Description != "e2e" {
 		t.Fatalf("IntentionGetExact = %+v, %v", ixn, err)
 	}
+	// The legacy update by ID keeps the ID.
+	ixn.Description = "e2e, updated by ID"
+	if _, err := connect.IntentionUpdate(ixn, nil); err != nil {
+		t.Fatalf("IntentionUpdate: %v", err)
+	}
+	if got, _, err := connect.IntentionGet(ixn.ID, nil); err != nil || got == nil || got.ID != ixn.ID ||
+		got.Description != "e2e, updated by ID" || got.Action != consulapi.IntentionActionDeny {
+		t.Fatalf("IntentionGet after IntentionUpdate = %+v, %v", got, err)
+	}
+	if _, err := connect.IntentionUpdate(&consulapi.Intention{ID: "5c0c0d3e-0000-4000-8000-000000000000", SourceName: "web",
+		DestinationName: "db", Action: consulapi.IntentionActionAllow}, nil); err == nil || !strings.Contains(err.Error(), "Cannot modify non-existent intention") {
+		t.Errorf("IntentionUpdate of an unknown ID: %v", err)
+	}
 	all, _, err := connect.Intentions(nil)
 	if err != nil || len(all) != 1 || all[0].ID != ixn.ID {
 		t.Fatalf("Intentions = %+v, %v", all, err)
@@ -287,6 +360,22 @@ func TestConnectIntentionsAgainstDevAgent(t *testing.T) {
 	if out := cli(0, "intention", "list"); !strings.Contains(out, "web     deny    api") {
 		t.Errorf("intention list:\n%s", out)
 	}
+	if out := cli(0, "intention", "match", "api"); out != "web => api (deny)\n" {
+		t.Errorf("intention match: %q", out)
+	}
+	if out := cli(0, "intention", "match", "-source", "web"); out != "web => api (deny)\n" {
+		t.Errorf("intention match -source: %q", out)
+	}
+	if out := cli(0, "intention", "match", "-source", "api"); out != "" {
+		t.Errorf("intention match -source with none: %q", out)
+	}
+	webAPI, _, err := connect.IntentionGetExact("web", "api", nil)
+	if err != nil || webAPI == nil {
+		t.Fatalf("IntentionGetExact(web, api) = %+v, %v", webAPI, err)
+	}
+	if out := cli(0, "intention", "get", webAPI.ID); !strings.Contains(out, "Source:       web") || !strings.Contains(out, "ID:           "+webAPI.ID) {
+		t.Errorf("intention get by ID:\n%s", out)
+	}
 	if out := cli(0, "intention", "create", "-replace", "-allow", "web", "api"); out != "Created: web => api (allow)\n" {
 		t.Errorf("intention create -replace: %q", out)
 	}
@@ -296,7 +385,17 @@ func TestConnectIntentionsAgainstDevAgent(t *testing.T) {
 	if out := cli(0, "intention", "delete", "web", "api"); out != "Intention deleted.\n" {
 		t.Errorf("intention delete: %q", out)
 	}
-	if out := cli(0, "intention", "list"); out != "There are no intentions.\n" {
+	cli(0, "intention", "create", "api", "db")
+	apiDB, _, err := connect.IntentionGetExact("api", "db", nil)
+	if err != nil || apiDB == nil {
+		t.Fatalf("IntentionGetExact(api, db) = %+v, %v", apiDB, err)
+	}
+	if out := cli(0, "intention", "delete", apiDB.ID); out != "Intention deleted.\n" {
+		t.Errorf("intention delete by ID: %q", out)
+	}
+	cli(1, "intention", "get", apiDB.ID)
+	// As Consul, none is exit code 2 with the message on stderr.
+	if out := cli(2, "intention", "list"); out != "" {
 		t.Errorf("intention list after delete: %q", out)
 	}
 	if out := cli(0, "connect", "ca", "get-config"); !strings.Contains(out, `"Provider": "consul"`) {

@@ -1,11 +1,16 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	"github.com/beaconmesh/beacon/services/httpgw/consuljson"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -13,20 +18,61 @@ import (
 
 // caRoots is GET /v1/connect/ca/roots (and /v1/agent/connect/ca/roots,
 // which Consul's agent answers from its cache of the same): the trusted
-// roots, blocking on ?index until a rotation.
-func (s *Server) caRoots(w http.ResponseWriter, r *http.Request) (any, error) {
-	opts, mode, err := readOptions(r.URL.Query())
-	if err != nil {
-		return nil, err
+// roots, blocking on ?index until a rotation. When pemAllowed (the catalog
+// route only, as in Consul), ?pem=true answers the certificates themselves
+// as one PEM chain instead of JSON.
+func (s *Server) caRoots(pemAllowed bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		q := r.URL.Query()
+		asPEM := false
+		if v := q.Get("pem"); pemAllowed && v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, badRequestf("Invalid query parameter: \"pem\" - %q is not a boolean", v)
+			}
+			asPEM = b
+		}
+		opts, mode, err := readOptions(q)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := callContext(r, opts)
+		defer cancel()
+		resp, err := s.b.CA.Roots(ctx, &connectv1.RootsRequest{Options: opts})
+		if err != nil {
+			return nil, err
+		}
+		setReadMeta(w, resp.GetMeta(), mode)
+		if asPEM {
+			return rawReply{contentType: pemChainType, body: rootsPEM(resp.GetRoots())}, nil
+		}
+		return consuljson.CARootListFromProto(resp), nil
 	}
-	ctx, cancel := callContext(r, opts)
-	defer cancel()
-	resp, err := s.b.CA.Roots(ctx, &connectv1.RootsRequest{Options: opts})
-	if err != nil {
-		return nil, err
+}
+
+// pemChainType is the media type of a PEM certificate chain (RFC 8555,
+// section 9.1), which Consul answers ?pem=true with.
+const pemChainType = "application/pem-certificate-chain"
+
+// rootsPEM concatenates every root certificate and its intermediates, in
+// the catalog's order (the active root first). Each ends with a newline:
+// a root given through the CA configuration is stored trimmed, and two
+// certificates on one line would not parse.
+func rootsPEM(roots []*connectv1.CARoot) []byte {
+	var b bytes.Buffer
+	add := func(cert string) {
+		if cert = strings.TrimSpace(cert); cert != "" {
+			b.WriteString(cert)
+			b.WriteByte('\n')
+		}
 	}
-	setReadMeta(w, resp.GetMeta(), mode)
-	return consuljson.CARootListFromProto(resp), nil
+	for _, root := range roots {
+		add(root.GetRootCert())
+		for _, c := range root.GetIntermediateCerts() {
+			add(c)
+		}
+	}
+	return b.Bytes()
 }
 
 // caGetConfig is GET /v1/connect/ca/configuration; the private key is
@@ -292,8 +338,8 @@ func (s *Server) intentionMatch(w http.ResponseWriter, r *http.Request) (any, er
 	return out, nil
 }
 
-// intentionByID finds an intention by ID. The catalog keys intentions by
-// their source and destination, so this reads the whole list.
+// intentionByID finds the intention named by the request's {id}; an
+// unknown one is Consul's 404.
 func (s *Server) intentionByID(r *http.Request) (*connectv1.Intention, error) {
 	id := r.PathValue("id")
 	if id == "" {
@@ -306,6 +352,20 @@ func (s *Server) intentionByID(r *http.Request) (*connectv1.Intention, error) {
 	opts.MinIndex, opts.MaxWait = 0, nil
 	ctx, cancel := callContext(r, opts)
 	defer cancel()
+	in, err := s.findIntention(ctx, opts, id)
+	if err != nil {
+		return nil, err
+	}
+	if in == nil {
+		return nil, &httpError{status: http.StatusNotFound, msg: "Intention not found"}
+	}
+	return in, nil
+}
+
+// findIntention returns the intention with ID id, or nil if there is none.
+// The catalog keys intentions by their source and destination, so this
+// reads the whole list.
+func (s *Server) findIntention(ctx context.Context, opts *queryv1.ReadOptions, id string) (*connectv1.Intention, error) {
 	resp, err := s.b.Intentions.ListIntentions(ctx, &connectv1.ListIntentionsRequest{Options: opts})
 	if err != nil {
 		return nil, err
@@ -315,7 +375,7 @@ func (s *Server) intentionByID(r *http.Request) (*connectv1.Intention, error) {
 			return in, nil
 		}
 	}
-	return nil, &httpError{status: http.StatusNotFound, msg: "Intention not found"}
+	return nil, nil
 }
 
 // intentionGetID is GET /v1/connect/intentions/:id.
@@ -340,4 +400,45 @@ func (s *Server) intentionDeleteID(w http.ResponseWriter, r *http.Request) (any,
 		return nil, err
 	}
 	return true, nil
+}
+
+// intentionUpdateID is the legacy PUT /v1/connect/intentions/:id
+// (consul/api's IntentionUpdate): the body replaces the intention with that
+// ID, which is kept, and the answer is {"ID": id} as from the legacy
+// create. An unknown ID is the 500 Consul answers, with its message.
+//
+// Consul (since 1.9) refuses to move an intention to another destination;
+// Beacon also refuses to move it to another source, which Consul allows,
+// because the catalog keys intentions by their pair and a new pair would
+// get a new ID. Deleting the intention and creating one is the way.
+func (s *Server) intentionUpdateID(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if id == "" {
+		return nil, badRequest("Missing intention ID")
+	}
+	in, err := decodeIntention(r, "", "")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := callContext(r, nil)
+	defer cancel()
+	old, err := s.findIntention(ctx, nil, id)
+	if err != nil {
+		return nil, err
+	}
+	if old == nil {
+		return nil, serverFault(fmt.Sprintf("Cannot modify non-existent intention: '%s'", id))
+	}
+	if in.GetDestinationName() != old.GetDestinationName() {
+		return nil, badRequestf("DestinationName %q: the destination of intention %s (%q) cannot be changed; delete it and create a new one",
+			in.GetDestinationName(), id, old.GetDestinationName())
+	}
+	if in.GetSourceName() != old.GetSourceName() {
+		return nil, badRequestf("SourceName %q: the source of intention %s (%q) cannot be changed in Beacon; delete it and create a new one",
+			in.GetSourceName(), id, old.GetSourceName())
+	}
+	if _, err := s.b.Intentions.UpsertIntention(ctx, &connectv1.UpsertIntentionRequest{Intention: in}); err != nil {
+		return nil, err
+	}
+	return struct{ ID string }{id}, nil
 }

@@ -89,6 +89,48 @@ func TestConnectCARoots(t *testing.T) {
 	e.get("/v1/connect/ca/roots?index=x").expectText(t, 400, "Invalid index")
 }
 
+func TestConnectCARootsPEM(t *testing.T) {
+	e := newEnv(t)
+	// A rotation, so that the chain has both roots, in the catalog's order.
+	e.do(http.MethodPut, "/v1/connect/ca/configuration", `{"Config":{"PrivateKey":"K","RootCert":"C"}}`).expect(t, 200, "")
+	chain := "-----BEGIN CERTIFICATE-----\nroot1\n-----END CERTIFICATE-----\n" +
+		"-----BEGIN CERTIFICATE-----\nroot2\n-----END CERTIFICATE-----\n"
+	jsonRoots := func(t *testing.T, r response) {
+		t.Helper()
+		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || !strings.Contains(string(r.body), `"ActiveRootID"`) {
+			t.Fatalf("status %d, Content-Type %q, body %q; want the JSON roots", r.status, r.header.Get("Content-Type"), r.body)
+		}
+	}
+	tests := []struct {
+		path  string
+		check func(*testing.T, response)
+	}{
+		{"/v1/connect/ca/roots?pem=true", func(t *testing.T, r response) {
+			if r.status != 200 || r.header.Get("Content-Type") != "application/pem-certificate-chain" || string(r.body) != chain {
+				t.Fatalf("status %d, Content-Type %q, body %q; want 200 %q", r.status, r.header.Get("Content-Type"), r.body, chain)
+			}
+			if r.header.Get("X-Consul-Index") == "" {
+				t.Errorf("no X-Consul-Index: %v", r.header)
+			}
+		}},
+		{"/v1/connect/ca/roots?pem=1", func(t *testing.T, r response) {
+			if r.status != 200 || string(r.body) != chain {
+				t.Fatalf("status %d, body %q", r.status, r.body)
+			}
+		}},
+		{"/v1/connect/ca/roots?pem=false", jsonRoots},
+		{"/v1/connect/ca/roots?pem=", jsonRoots},
+		// Consul's agent route has no ?pem.
+		{"/v1/agent/connect/ca/roots?pem=true", jsonRoots},
+		{"/v1/connect/ca/roots?pem=yes", func(t *testing.T, r response) {
+			r.expectText(t, 400, `"pem"`)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) { tt.check(t, e.get(tt.path)) })
+	}
+}
+
 func TestConnectCAConfig(t *testing.T) {
 	e := newEnv(t)
 	e.get("/v1/connect/ca/configuration").expect(t, 200, `{"Provider":"consul","ClusterID":"`+fakecatalog.ClusterID+`",
@@ -229,12 +271,66 @@ func TestIntentionsBadInput(t *testing.T) {
 		{"GET", "/v1/connect/intentions/match?by=source", "", 400, "required query parameter 'name' not set"},
 		{"GET", "/v1/connect/intentions?filter=Nope+%3D%3D+1", "", 400, "Failed to create boolean expression evaluator"},
 		{"GET", "/v1/connect/intentions/", "", 400, "Missing intention ID"},
-		{"PUT", "/v1/connect/intentions/some-id", `{}`, 405, "method PUT not allowed"},
+		{"PUT", "/v1/connect/intentions/", `{"SourceName":"web","DestinationName":"db","Action":"allow"}`, 400, "Missing intention ID"},
+		{"PUT", "/v1/connect/intentions/some-id", `{"SourceName":"web","DestinationName":"db","Action":"allow"}`, 500,
+			"Cannot modify non-existent intention: 'some-id'"},
+		{"PUT", "/v1/connect/intentions/some-id", `{"SourceName":"web","DestinationName":"db"}`, 400, "Action must be set"},
+		{"POST", "/v1/connect/intentions/some-id", `{}`, 405, "method POST not allowed"},
 	}
 	e := newEnv(t)
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path+" "+tt.body, func(t *testing.T) {
 			e.do(tt.method, tt.path, tt.body).expectText(t, tt.status, tt.text)
+		})
+	}
+}
+
+func TestIntentionUpdateByID(t *testing.T) {
+	const id = "00000000-0000-4000-9000-000000000001"
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		want   string // the whole JSON answer for 200, else text in the body
+		after  string // the intention read back by ID
+	}{
+		{
+			name: "replaces action, description and meta", status: 200, want: `{"ID":"` + id + `"}`,
+			body: `{"ID":"ignored","SourceName":"web","DestinationName":"db","SourceNS":"default","Action":"allow","Description":"now allowed","Meta":{"k":"v2"},"Precedence":1}`,
+			after: `{"ID":"` + id + `","Description":"now allowed","SourceNS":"default","SourceName":"web","DestinationNS":"default",
+				"DestinationName":"db","SourceType":"consul","Action":"allow","Meta":{"k":"v2"},"Precedence":9,"CreateIndex":2,"ModifyIndex":3}`,
+		},
+		{
+			name: "another destination", status: 400, want: `DestinationName "cache"`,
+			body: `{"SourceName":"web","DestinationName":"cache","Action":"allow"}`,
+		},
+		{
+			name: "another source", status: 400, want: `SourceName "api"`,
+			body: `{"SourceName":"api","DestinationName":"db","Action":"allow"}`,
+		},
+		{
+			name: "no names", status: 400, want: "SourceName is required",
+			body: `{"Action":"allow"}`,
+		},
+		{
+			name: "L7 permissions", status: 400, want: "Permissions (L7 intentions) are not supported",
+			body: `{"SourceName":"web","DestinationName":"db","Permissions":[{"Action":"allow"}]}`,
+		},
+	}
+	original := `{"ID":"` + id + `","Description":"no","SourceNS":"default","SourceName":"web","DestinationNS":"default",
+		"DestinationName":"db","SourceType":"consul","Action":"deny","Meta":{"k":"v"},"Precedence":9,"CreateIndex":2,"ModifyIndex":2}`
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.do(http.MethodPut, "/v1/connect/intentions/exact?source=web&destination=db", `{"Action":"deny","Description":"no","Meta":{"k":"v"}}`).expect(t, 200, `true`)
+			r := e.do(http.MethodPut, "/v1/connect/intentions/"+id, tt.body)
+			if tt.status != 200 {
+				r.expectText(t, tt.status, tt.want)
+				e.get("/v1/connect/intentions/"+id).expect(t, 200, original)
+				return
+			}
+			r.expect(t, 200, tt.want)
+			e.get("/v1/connect/intentions/"+id).expect(t, 200, tt.after)
 		})
 	}
 }
@@ -266,6 +362,18 @@ func TestIntentionsWithConsulClient(t *testing.T) {
 	byID, _, err := c.IntentionGet(id, nil)
 	if err != nil || byID == nil || byID.SourceName != "*" {
 		t.Fatalf("IntentionGet = %+v, %v", byID, err)
+	}
+	byID.Action, byID.Description = consulapi.IntentionActionAllow, "updated by ID"
+	if _, err := c.IntentionUpdate(byID, nil); err != nil {
+		t.Fatalf("IntentionUpdate: %v", err)
+	}
+	if byID, _, err = c.IntentionGet(id, nil); err != nil || byID == nil || byID.ID != id ||
+		byID.Action != consulapi.IntentionActionAllow || byID.Description != "updated by ID" {
+		t.Fatalf("IntentionGet after IntentionUpdate = %+v, %v", byID, err)
+	}
+	if _, err := c.IntentionUpdate(&consulapi.Intention{ID: "00000000-0000-4000-9000-0000000000ff", SourceName: "*", DestinationName: "db",
+		Action: consulapi.IntentionActionAllow}, nil); err == nil || !strings.Contains(err.Error(), "Cannot modify non-existent intention") {
+		t.Errorf("IntentionUpdate of an unknown ID: %v", err)
 	}
 	matches, _, err := c.IntentionMatch(&consulapi.IntentionMatch{By: consulapi.IntentionMatchDestination, Names: []string{"db"}}, nil)
 	if err != nil || len(matches["db"]) != 2 || matches["db"][0].SourceName != "web" {

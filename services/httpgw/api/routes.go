@@ -90,12 +90,12 @@ func (s *Server) routes() []route {
 		{PUT, "/v1/agent/check/warn/{id...}", s.needAgent(s.agentCheckTTL(catalogv1.HealthStatus_HEALTH_STATUS_WARNING)), nil},
 		{PUT, "/v1/agent/check/fail/{id...}", s.needAgent(s.agentCheckTTL(catalogv1.HealthStatus_HEALTH_STATUS_CRITICAL)), nil},
 		{PUT, "/v1/agent/check/update/{id...}", s.needAgent(s.agentCheckUpdate), nil},
-		{GET, "/v1/agent/connect/ca/roots", s.caRoots, nil},
+		{GET, "/v1/agent/connect/ca/roots", s.caRoots(false), nil},
 		// No leaf yet (the CA cannot sign): a 500, as Consul's agent answers.
 		{GET, "/v1/agent/connect/ca/leaf/{name...}", s.needAgent(s.agentConnectLeaf), noLeaf},
 		{POST, "/v1/agent/connect/authorize", s.needAgent(s.agentConnectAuthorize), nil},
 
-		{GET, "/v1/connect/ca/roots", s.caRoots, nil},
+		{GET, "/v1/connect/ca/roots", s.caRoots(true), nil},
 		{GET, "/v1/connect/ca/configuration", s.caGetConfig, nil},
 		{PUT, "/v1/connect/ca/configuration", s.caSetConfig, nil},
 		{GET, "/v1/connect/intentions", s.intentionList, nil},
@@ -106,6 +106,7 @@ func (s *Server) routes() []route {
 		{GET, "/v1/connect/intentions/check", s.intentionCheck, nil},
 		{GET, "/v1/connect/intentions/match", s.intentionMatch, nil},
 		{GET, "/v1/connect/intentions/{id...}", s.intentionGetID, nil},
+		{PUT, "/v1/connect/intentions/{id...}", s.intentionUpdateID, nil},
 		{DELETE, "/v1/connect/intentions/{id...}", s.intentionDeleteID, nil},
 	}
 }

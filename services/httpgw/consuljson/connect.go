@@ -63,11 +63,20 @@ func CARootListFromProto(resp *connectv1.RootsResponse) CARootList {
 	return out
 }
 
-// colonHexNumber reads a colon-hex serial ("0a:1f") as a number; serials
-// longer than 64 bits read as 0, as they cannot be one.
+// colonHexNumber reads a colon-hex serial ("0a:1f") as a number. Consul's
+// JSON has a uint64 there, but Beacon's CA gives roots 128-bit random
+// serials (and an operator's root may have up to 160 bits), so a longer
+// serial reads as its low 64 bits: what Consul's own conversion
+// (big.Int.Uint64) yields for such a root; non-zero but for a 2^-64
+// chance, and stable, since it depends on the certificate alone. Keeping
+// the CA's serials random and long is worth more than a short number here.
+// Anything that is not hex reads as 0.
 func colonHexNumber(s string) uint64 {
 	h := strings.ReplaceAll(s, ":", "")
-	if h == "" || len(h) > 16 {
+	if len(h) > 16 {
+		h = h[len(h)-16:]
+	}
+	if h == "" {
 		return 0
 	}
 	n, err := strconv.ParseUint(h, 16, 64)
