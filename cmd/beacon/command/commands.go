@@ -67,6 +67,7 @@ func commands(m *Meta) map[string]cli.CommandFactory {
 		"intention get":    func() (cli.Command, error) { return newIntentionGet(m), nil },
 		"intention list":   func() (cli.Command, error) { return newIntentionList(m), nil },
 		"intention delete": func() (cli.Command, error) { return newIntentionDelete(m), nil },
+		"intention match":  func() (cli.Command, error) { return newIntentionMatch(m), nil },
 
 		"snapshot":         of(parent("snapshot", "Saves, restores and inspects snapshots of Beacon server state", "snapshots of the servers' state")),
 		"snapshot save":    func() (cli.Command, error) { return newSnapshotSave(m), nil },

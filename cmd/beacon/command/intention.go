@@ -37,6 +37,26 @@ func (c *clientCommand) pairArgs() (src, dst string, ok bool) {
 	return c.fs.Arg(0), c.fs.Arg(1), true
 }
 
+// idOrPairArgs reads the arguments of get and delete: SRC DST, or the ID
+// of Consul's deprecated one-argument form (then src and dst are empty).
+func (c *clientCommand) idOrPairArgs() (id, src, dst string, ok bool) {
+	switch c.fs.NArg() {
+	case 1:
+		if c.fs.Arg(0) == "" {
+			c.fail("Error: the intention ID is empty")
+			return "", "", "", false
+		}
+		return c.fs.Arg(0), "", "", true
+	case 2:
+		return "", c.fs.Arg(0), c.fs.Arg(1), true
+	}
+	c.fail("Error: %s takes one argument, ID, or two, SRC and DST, got %d (see beacon %s -h)", c.name, c.fs.NArg(), c.name)
+	return "", "", "", false
+}
+
+// intentionIDPath is the by-ID route for id.
+func intentionIDPath(id string) string { return "/v1/connect/intentions/" + id }
+
 // metaFlag is the repeatable -meta key=value.
 type metaFlag map[string]string
 
@@ -167,8 +187,10 @@ func newIntentionGet(m *Meta) *intentionGetCommand {
 	c := &intentionGetCommand{}
 	c.init(m, "intention get", `
 Usage: beacon intention get [options] SRC DST
+Usage: beacon intention get [options] ID
 
-  Shows the intention for the pair SRC DST.`, false)
+  Shows the intention for the pair SRC DST. The one-argument form, by the
+  intention's ID, is kept for scripts written for Consul before 1.9.`, false)
 	return c
 }
 
@@ -178,7 +200,7 @@ func (c *intentionGetCommand) Run(args []string) int {
 	if ok, code := c.parse(args); !ok {
 		return code
 	}
-	src, dst, ok := c.pairArgs()
+	id, src, dst, ok := c.idOrPairArgs()
 	if !ok {
 		return 1
 	}
@@ -187,11 +209,20 @@ func (c *intentionGetCommand) Run(args []string) int {
 		return 1
 	}
 	var in intention
-	if _, err := cl.Get(c.ctx(), "/v1/connect/intentions/exact", pairQuery(src, dst), &in); err != nil {
-		if httpclient.IsNotFound(err) {
-			return c.fail("Error: no intention with source %q and destination %q", src, dst)
+	var err error
+	if id != "" {
+		_, err = cl.Get(c.ctx(), intentionIDPath(id), nil, &in)
+	} else {
+		_, err = cl.Get(c.ctx(), "/v1/connect/intentions/exact", pairQuery(src, dst), &in)
+	}
+	if err != nil {
+		switch {
+		case !httpclient.IsNotFound(err):
+			return c.fail("Error reading the intention: %v", err)
+		case id != "":
+			return c.fail("Error: no intention with ID %q", id)
 		}
-		return c.fail("Error reading the intention: %v", err)
+		return c.fail("Error: no intention with source %q and destination %q", src, dst)
 	}
 	rows := [][]string{
 		{"Source:", in.SourceName},
@@ -217,7 +248,8 @@ func newIntentionList(m *Meta) *intentionListCommand {
 	c.init(m, "intention list", `
 Usage: beacon intention list [options]
 
-  Lists every intention, the most precedent first.`, false)
+  Lists every intention, the most precedent first. With none, prints
+  "There are no intentions." on stderr and exits with 2.`, false)
 	return c
 }
 
@@ -239,8 +271,9 @@ func (c *intentionListCommand) Run(args []string) int {
 		return c.fail("Error listing intentions: %v", err)
 	}
 	if len(ins) == 0 {
-		c.UI.Output("There are no intentions.")
-		return 0
+		// As Consul: a script can tell "none" from a listing by the code.
+		c.UI.Error("There are no intentions.")
+		return 2
 	}
 	rows := [][]string{{"ID", "Source", "Action", "Destination", "Precedence"}}
 	for _, in := range ins {
@@ -256,8 +289,10 @@ func newIntentionDelete(m *Meta) *intentionDeleteCommand {
 	c := &intentionDeleteCommand{}
 	c.init(m, "intention delete", `
 Usage: beacon intention delete [options] SRC DST
+Usage: beacon intention delete [options] ID
 
-  Deletes the intention for the pair SRC DST.`, false)
+  Deletes the intention for the pair SRC DST. The one-argument form, by the
+  intention's ID, is kept for scripts written for Consul before 1.9.`, false)
 	return c
 }
 
@@ -267,7 +302,7 @@ func (c *intentionDeleteCommand) Run(args []string) int {
 	if ok, code := c.parse(args); !ok {
 		return code
 	}
-	src, dst, ok := c.pairArgs()
+	id, src, dst, ok := c.idOrPairArgs()
 	if !ok {
 		return 1
 	}
@@ -275,9 +310,69 @@ func (c *intentionDeleteCommand) Run(args []string) int {
 	if !ok {
 		return 1
 	}
-	if err := cl.Delete(c.ctx(), "/v1/connect/intentions/exact", pairQuery(src, dst), nil); err != nil {
+	var err error
+	if id != "" {
+		err = cl.Delete(c.ctx(), intentionIDPath(id), nil, nil)
+	} else {
+		err = cl.Delete(c.ctx(), "/v1/connect/intentions/exact", pairQuery(src, dst), nil)
+	}
+	if err != nil {
 		return c.fail("Error deleting the intention: %v", err)
 	}
 	c.UI.Output("Intention deleted.")
+	return 0
+}
+
+type intentionMatchCommand struct {
+	clientCommand
+	source, destination bool
+}
+
+func newIntentionMatch(m *Meta) *intentionMatchCommand {
+	c := &intentionMatchCommand{}
+	c.init(m, "intention match", `
+Usage: beacon intention match [options] NAME
+
+  Lists the intentions that apply to connections to the service NAME (or,
+  with -source, from it), in the order they are evaluated: the first one
+  that matches a connection decides it.
+
+      $ beacon intention match db
+      $ beacon intention match -source web`, false)
+	c.fs.BoolVar(&c.source, "source", false, "match the intentions whose source is NAME")
+	c.fs.BoolVar(&c.destination, "destination", false, "match the intentions whose destination is NAME (the default)")
+	return c
+}
+
+func (c *intentionMatchCommand) Synopsis() string {
+	return "Show intentions that match a source or destination"
+}
+
+func (c *intentionMatchCommand) Run(args []string) int {
+	if ok, code := c.parse(args); !ok {
+		return code
+	}
+	if c.fs.NArg() != 1 {
+		return c.fail("Error: intention match takes exactly one argument, NAME, got %d (see beacon intention match -h)", c.fs.NArg())
+	}
+	if c.source && c.destination {
+		return c.fail("Error: only one of -source and -destination may be given")
+	}
+	name := c.fs.Arg(0)
+	by := "destination"
+	if c.source {
+		by = "source"
+	}
+	cl, ok := c.client()
+	if !ok {
+		return 1
+	}
+	var matches map[string][]intention
+	if _, err := cl.Get(c.ctx(), "/v1/connect/intentions/match", url.Values{"by": {by}, "name": {name}}, &matches); err != nil {
+		return c.fail("Error matching intentions: %v", err)
+	}
+	for _, in := range matches[name] {
+		c.UI.Output(fmt.Sprintf("%s => %s (%s)", in.SourceName, in.DestinationName, in.Action))
+	}
 	return 0
 }

@@ -89,16 +89,91 @@ func TestIntentionCommands(t *testing.T) {
 				"i-2  *       allow   db           8\n",
 		},
 		{
-			name:   "list none",
-			args:   []string{"intention", "list"},
-			want:   []exchange{{method: "GET", path: "/v1/connect/intentions", reply: `[]`}},
-			stdout: "There are no intentions.\n",
+			name: "list none exits 2",
+			args: []string{"intention", "list"},
+			want: []exchange{{method: "GET", path: "/v1/connect/intentions", reply: `[]`}},
+			code: 2, stderr: "There are no intentions.\n",
 		},
 		{
 			name:   "delete",
 			args:   []string{"intention", "delete", "web", "db"},
 			want:   []exchange{{method: "DELETE", path: "/v1/connect/intentions/exact", query: pair, reply: "true"}},
 			stdout: "Intention deleted.\n",
+		},
+		{
+			name: "get by ID",
+			args: []string{"intention", "get", "i-1"},
+			want: []exchange{{method: "GET", path: "/v1/connect/intentions/i-1", reply: webDB}},
+			stdout: "" +
+				"Source:       web\n" +
+				"Destination:  db\n" +
+				"Action:       deny\n" +
+				"ID:           i-1\n" +
+				"Meta:         team=a\n" +
+				"Precedence:   9\n",
+		},
+		{
+			name: "get by an unknown ID",
+			args: []string{"intention", "get", "i-9"},
+			want: []exchange{{method: "GET", path: "/v1/connect/intentions/i-9", status: 404, reply: "Intention not found"}},
+			code: 1, stderr: "Error: no intention with ID \"i-9\"\n",
+		},
+		{
+			name: "get with three arguments",
+			args: []string{"intention", "get", "a", "b", "c"},
+			code: 1, stderr: "Error: intention get takes one argument, ID, or two, SRC and DST, got 3 (see beacon intention get -h)\n",
+		},
+		{
+			name:   "delete by ID",
+			args:   []string{"intention", "delete", "i-1"},
+			want:   []exchange{{method: "DELETE", path: "/v1/connect/intentions/i-1", reply: "true"}},
+			stdout: "Intention deleted.\n",
+		},
+		{
+			name: "delete by an unknown ID",
+			args: []string{"intention", "delete", "i-9"},
+			want: []exchange{{method: "DELETE", path: "/v1/connect/intentions/i-9", status: 404, reply: "Intention not found"}},
+			code: 1, stderr: "Error deleting the intention: Unexpected response code: 404 (Intention not found)\n",
+		},
+		{
+			name: "delete with no arguments",
+			args: []string{"intention", "delete"},
+			code: 1, stderr: "Error: intention delete takes one argument, ID, or two, SRC and DST, got 0 (see beacon intention delete -h)\n",
+		},
+		{
+			name: "match by destination by default",
+			args: []string{"intention", "match", "db"},
+			want: []exchange{{method: "GET", path: "/v1/connect/intentions/match", query: "by=destination&name=db", reply: `{"db":[` + webDB +
+				`,{"ID":"i-2","SourceName":"*","DestinationName":"db","Action":"allow","Precedence":8}]}`}},
+			stdout: "web => db (deny)\n* => db (allow)\n",
+		},
+		{
+			name: "match -source",
+			args: []string{"intention", "match", "-source", "web"},
+			want: []exchange{{method: "GET", path: "/v1/connect/intentions/match", query: "by=source&name=web", reply: `{"web":[` + webDB +
+				`,{"ID":"i-3","SourceName":"web","DestinationName":"*","Action":"allow","Precedence":6}]}`}},
+			stdout: "web => db (deny)\nweb => * (allow)\n",
+		},
+		{
+			name: "match -destination, none",
+			args: []string{"intention", "match", "-destination", "cache"},
+			want: []exchange{{method: "GET", path: "/v1/connect/intentions/match", query: "by=destination&name=cache", reply: `{"cache":[]}`}},
+		},
+		{
+			name: "match with both sides",
+			args: []string{"intention", "match", "-source", "-destination", "web"},
+			code: 1, stderr: "Error: only one of -source and -destination may be given\n",
+		},
+		{
+			name: "match without a name",
+			args: []string{"intention", "match"},
+			code: 1, stderr: "Error: intention match takes exactly one argument, NAME, got 0 (see beacon intention match -h)\n",
+		},
+		{
+			name: "match error",
+			args: []string{"intention", "match", "db"},
+			want: []exchange{{method: "GET", path: "/v1/connect/intentions/match", query: "by=destination&name=db", status: 500, reply: "No cluster leader"}},
+			code: 1, stderr: "Error matching intentions: Unexpected response code: 500 (No cluster leader)\n",
 		},
 	})
 }
