@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 const maxCSRBytes = 16 << 10
@@ -154,6 +155,8 @@ func (c *caService) SetConfig(ctx context.Context, req *connectv1.SetConfigReque
 	}); ok {
 		return resp, err
 	}
+	c.s.caMu.Lock()
+	defer c.s.caMu.Unlock()
 	st := c.s.fsm.State()
 	_, cur, err := st.CAConfig(nil)
 	if err != nil {
@@ -182,8 +185,13 @@ func (c *caService) SetConfig(ctx context.Context, req *connectv1.SetConfigReque
 		if err != nil {
 			return nil, err
 		}
+		now := timestamppb.Now()
 		for _, r := range newRoots {
-			r.Active = false // still trusted: live leaves it signed keep working
+			if r.GetActive() {
+				// Still trusted: live leaves it signed keep working until
+				// pruneCARoots drops it, two leaf TTLs from now.
+				r.Active, r.RotatedOutAt = false, now
+			}
 		}
 		next.PrivateKey = keyPEM
 		newRoots = append(newRoots, root)
@@ -233,6 +241,8 @@ func (s *Server) makeRoot(cfg *connectv1.CAConfig, in *connectv1.CAConfig, seria
 // ensureCA makes the cluster's CA on first leadership: a cluster ID (and so
 // the trust domain), a key and a root, stored through Raft.
 func (s *Server) ensureCA(ctx context.Context) error {
+	s.caMu.Lock()
+	defer s.caMu.Unlock()
 	_, cfg, err := s.fsm.State().CAConfig(nil)
 	if err != nil || cfg != nil {
 		return err
@@ -252,6 +262,59 @@ func (s *Server) ensureCA(ctx context.Context) error {
 	}
 	s.logger.Info("connect CA initialized", "trust_domain", ca.TrustDomain(next.GetClusterId()), "root", root.GetId())
 	return nil
+}
+
+// pruneCARoots drops the inactive roots no leaf can chain to any more:
+// those rotated out more than two leaf TTLs before now (as Consul prunes).
+// An inactive root without a rotation time (stored before roots had one)
+// is given now, so it goes in its turn. It writes only when something
+// changes.
+func (s *Server) pruneCARoots(ctx context.Context, now time.Time) error {
+	s.caMu.Lock()
+	defer s.caMu.Unlock()
+	st := s.fsm.State()
+	_, cfg, err := st.CAConfig(nil)
+	if err != nil || cfg == nil {
+		return err
+	}
+	_, roots, err := st.CARoots(nil)
+	if err != nil {
+		return err
+	}
+	leafTTL := cfg.GetLeafCertTtl().AsDuration()
+	if leafTTL <= 0 {
+		leafTTL = ca.DefaultLeafTTL
+	}
+	keep, changed := pruneRoots(roots, leafTTL, now)
+	if !changed {
+		return nil
+	}
+	if _, err := s.apply(ctx, fsm.CAStateType, &connectv1.CAState{Config: cfg, Roots: keep}); err != nil {
+		return err
+	}
+	s.logger.Info("pruned CA roots rotated out two leaf TTLs ago", "before", len(roots), "after", len(keep))
+	return nil
+}
+
+// pruneRoots is pruneCARoots' decision: the roots to keep (copies, with
+// rotation times stamped where missing), and whether that differs from
+// roots.
+func pruneRoots(roots []*connectv1.CARoot, leafTTL time.Duration, now time.Time) ([]*connectv1.CARoot, bool) {
+	var keep []*connectv1.CARoot
+	changed := false
+	for _, r := range roots {
+		if !r.GetActive() && r.GetRotatedOutAt() != nil && now.Sub(r.GetRotatedOutAt().AsTime()) > 2*leafTTL {
+			changed = true
+			continue
+		}
+		r = proto.Clone(r).(*connectv1.CARoot)
+		if !r.GetActive() && r.GetRotatedOutAt() == nil {
+			r.RotatedOutAt = timestamppb.New(now)
+			changed = true
+		}
+		keep = append(keep, r)
+	}
+	return keep, changed
 }
 
 type intentionService struct {

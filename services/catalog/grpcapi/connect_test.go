@@ -7,12 +7,15 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"net/url"
+	"slices"
 	"testing"
+	"time"
 
 	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	"github.com/beaconmesh/beacon/services/catalog/ca"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func testCSR(t *testing.T, uri string) string {
@@ -93,6 +96,67 @@ func TestCAInitSignAndRotate(t *testing.T) {
 		t.Fatalf("leaf after rotation: %v %v", fresh, err)
 	}
 	verifyLeaf(t, fresh.GetCert().GetCertPem(), after)
+
+	// The old root is dropped two leaf TTLs after its rotation, when no
+	// leaf it signed can still be valid, and not before.
+	var old *connectv1.CARoot
+	for _, r := range after.GetRoots() {
+		if !r.GetActive() {
+			old = r
+		}
+	}
+	if old.GetRotatedOutAt() == nil {
+		t.Fatalf("the rotated-out root has no rotation time: %v", old)
+	}
+	rotated := old.GetRotatedOutAt().AsTime()
+	for _, tc := range []struct {
+		at    time.Time
+		roots int
+	}{
+		{rotated.Add(2*ca.DefaultLeafTTL - time.Minute), 2},
+		{rotated.Add(2*ca.DefaultLeafTTL + time.Minute), 1},
+	} {
+		if err := a.s.pruneCARoots(ctx, tc.at); err != nil {
+			t.Fatal(err)
+		}
+		got, err := cas.Roots(ctx, &connectv1.RootsRequest{})
+		if err != nil || len(got.GetRoots()) != tc.roots || got.GetActiveRootId() != after.GetActiveRootId() {
+			t.Fatalf("roots %s after the rotation: %v %v; want %d, the active one kept", tc.at.Sub(rotated), got, err, tc.roots)
+		}
+	}
+}
+
+func TestPruneRoots(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	ttl := time.Hour
+	at := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(now.Add(-d)) }
+	tests := []struct {
+		name    string
+		roots   []*connectv1.CARoot
+		keep    []string
+		changed bool
+	}{
+		{"only the active root", []*connectv1.CARoot{{Id: "a", Active: true}}, []string{"a"}, false},
+		{"rotated out recently", []*connectv1.CARoot{{Id: "old", RotatedOutAt: at(ttl)}, {Id: "a", Active: true}}, []string{"old", "a"}, false},
+		{"rotated out two TTLs ago", []*connectv1.CARoot{{Id: "old", RotatedOutAt: at(2*ttl + time.Second)}, {Id: "a", Active: true}}, []string{"a"}, true},
+		{"no rotation time: stamped, kept", []*connectv1.CARoot{{Id: "old"}, {Id: "a", Active: true}}, []string{"old", "a"}, true},
+		{"an active root is never dropped", []*connectv1.CARoot{{Id: "a", Active: true, RotatedOutAt: at(10 * ttl)}}, []string{"a"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keep, changed := pruneRoots(tt.roots, ttl, now)
+			var ids []string
+			for _, r := range keep {
+				ids = append(ids, r.GetId())
+				if !r.GetActive() && r.GetRotatedOutAt() == nil {
+					t.Errorf("inactive root %q kept without a rotation time", r.GetId())
+				}
+			}
+			if !slices.Equal(ids, tt.keep) || changed != tt.changed {
+				t.Errorf("pruneRoots = %v, %v; want %v, %v", ids, changed, tt.keep, tt.changed)
+			}
+		})
+	}
 }
 
 func TestIntentionsAPI(t *testing.T) {

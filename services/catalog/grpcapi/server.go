@@ -6,6 +6,7 @@ package grpcapi
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,6 +40,9 @@ type Config struct {
 	// DefaultIntentionDeny denies connections no intention matches; by
 	// default they are allowed (as in Consul without ACLs, and in -dev).
 	DefaultIntentionDeny bool
+	// CARootPruneInterval is how often the leader drops CA roots no live
+	// leaf can chain to any more (default: hourly, as Consul).
+	CARootPruneInterval time.Duration
 }
 
 // Server implements every catalog gRPC service.
@@ -57,6 +61,9 @@ type Server struct {
 	// synced latches once this replica has caught up with a leader since it
 	// started; only then does it serve stale reads (see caughtUp).
 	synced atomic.Bool
+	// caMu serializes the leader's read-modify-writes of the CA state
+	// (creation, configuration, pruning), which replace it whole.
+	caMu sync.Mutex
 }
 
 // New returns a Server. Call Register to serve it and RunLeaderDuties to
@@ -70,6 +77,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ApplyTimeout <= 0 {
 		cfg.ApplyTimeout = 30 * time.Second
+	}
+	if cfg.CARootPruneInterval <= 0 {
+		cfg.CARootPruneInterval = time.Hour
 	}
 	s := &Server{cfg: cfg, node: cfg.Node, fsm: cfg.FSM, logger: cfg.Logger.With("component", "catalog-api")}
 	s.metrics = newMetrics(cfg.Registerer, s)
@@ -124,8 +134,16 @@ func (s *Server) RunLeaderDuties(ctx context.Context) {
 	if s.node.IsLeader() {
 		s.becomeLeader(ctx)
 	}
+	prune := time.NewTicker(s.cfg.CARootPruneInterval)
+	defer prune.Stop()
 	for {
 		select {
+		case <-prune.C:
+			if s.ready.Load() {
+				if err := s.pruneCARoots(ctx, time.Now()); err != nil && ctx.Err() == nil {
+					s.logger.Warn("pruning old CA roots failed", "error", err)
+				}
+			}
 		case <-ctx.Done():
 			s.ready.Store(false)
 			s.ttl.stopAll()

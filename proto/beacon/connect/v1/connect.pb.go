@@ -144,8 +144,12 @@ type CARoot struct {
 	PrivateKeyBits    int32                  `protobuf:"varint,11,opt,name=private_key_bits,json=privateKeyBits,proto3" json:"private_key_bits,omitempty"`
 	CreateIndex       uint64                 `protobuf:"varint,12,opt,name=create_index,json=createIndex,proto3" json:"create_index,omitempty"`
 	ModifyIndex       uint64                 `protobuf:"varint,13,opt,name=modify_index,json=modifyIndex,proto3" json:"modify_index,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// When a rotation made this root inactive (unset while it is active).
+	// The leader drops an inactive root once no leaf it signed can still be
+	// valid: two leaf TTLs after this.
+	RotatedOutAt  *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=rotated_out_at,json=rotatedOutAt,proto3" json:"rotated_out_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CARoot) Reset() {
@@ -267,6 +271,13 @@ func (x *CARoot) GetModifyIndex() uint64 {
 		return x.ModifyIndex
 	}
 	return 0
+}
+
+func (x *CARoot) GetRotatedOutAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RotatedOutAt
+	}
+	return nil
 }
 
 type RootsRequest struct {
@@ -1721,7 +1732,7 @@ var File_beacon_connect_v1_connect_proto protoreflect.FileDescriptor
 
 const file_beacon_connect_v1_connect_proto_rawDesc = "" +
 	"\n" +
-	"\x1fbeacon/connect/v1/connect.proto\x12\x11beacon.connect.v1\x1a\x1bbeacon/query/v1/query.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe9\x03\n" +
+	"\x1fbeacon/connect/v1/connect.proto\x12\x11beacon.connect.v1\x1a\x1bbeacon/query/v1/query.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x04\n" +
 	"\x06CARoot\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12#\n" +
@@ -1737,7 +1748,8 @@ const file_beacon_connect_v1_connect_proto_rawDesc = "" +
 	" \x01(\tR\x0eprivateKeyType\x12(\n" +
 	"\x10private_key_bits\x18\v \x01(\x05R\x0eprivateKeyBits\x12!\n" +
 	"\fcreate_index\x18\f \x01(\x04R\vcreateIndex\x12!\n" +
-	"\fmodify_index\x18\r \x01(\x04R\vmodifyIndex\"F\n" +
+	"\fmodify_index\x18\r \x01(\x04R\vmodifyIndex\x12@\n" +
+	"\x0erotated_out_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\frotatedOutAt\"F\n" +
 	"\fRootsRequest\x126\n" +
 	"\aoptions\x18\x01 \x01(\v2\x1c.beacon.query.v1.ReadOptionsR\aoptions\"\xb8\x01\n" +
 	"\rRootsResponse\x12-\n" +
@@ -1927,65 +1939,66 @@ var file_beacon_connect_v1_connect_proto_goTypes = []any{
 var file_beacon_connect_v1_connect_proto_depIdxs = []int32{
 	30, // 0: beacon.connect.v1.CARoot.not_before:type_name -> google.protobuf.Timestamp
 	30, // 1: beacon.connect.v1.CARoot.not_after:type_name -> google.protobuf.Timestamp
-	31, // 2: beacon.connect.v1.RootsRequest.options:type_name -> beacon.query.v1.ReadOptions
-	32, // 3: beacon.connect.v1.RootsResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	2,  // 4: beacon.connect.v1.RootsResponse.roots:type_name -> beacon.connect.v1.CARoot
-	30, // 5: beacon.connect.v1.IssuedCert.valid_after:type_name -> google.protobuf.Timestamp
-	30, // 6: beacon.connect.v1.IssuedCert.valid_before:type_name -> google.protobuf.Timestamp
-	6,  // 7: beacon.connect.v1.SignResponse.cert:type_name -> beacon.connect.v1.IssuedCert
-	33, // 8: beacon.connect.v1.CAConfig.leaf_cert_ttl:type_name -> google.protobuf.Duration
-	33, // 9: beacon.connect.v1.CAConfig.root_cert_ttl:type_name -> google.protobuf.Duration
-	8,  // 10: beacon.connect.v1.CAState.config:type_name -> beacon.connect.v1.CAConfig
-	2,  // 11: beacon.connect.v1.CAState.roots:type_name -> beacon.connect.v1.CARoot
-	31, // 12: beacon.connect.v1.GetConfigRequest.options:type_name -> beacon.query.v1.ReadOptions
-	32, // 13: beacon.connect.v1.GetConfigResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	8,  // 14: beacon.connect.v1.GetConfigResponse.config:type_name -> beacon.connect.v1.CAConfig
-	8,  // 15: beacon.connect.v1.SetConfigRequest.config:type_name -> beacon.connect.v1.CAConfig
-	34, // 16: beacon.connect.v1.SetConfigResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	0,  // 17: beacon.connect.v1.Intention.action:type_name -> beacon.connect.v1.IntentionAction
-	28, // 18: beacon.connect.v1.Intention.meta:type_name -> beacon.connect.v1.Intention.MetaEntry
-	14, // 19: beacon.connect.v1.UpsertIntentionRequest.intention:type_name -> beacon.connect.v1.Intention
-	34, // 20: beacon.connect.v1.UpsertIntentionResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	34, // 21: beacon.connect.v1.DeleteIntentionResponse.meta:type_name -> beacon.query.v1.WriteMeta
-	31, // 22: beacon.connect.v1.GetIntentionRequest.options:type_name -> beacon.query.v1.ReadOptions
-	32, // 23: beacon.connect.v1.GetIntentionResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	14, // 24: beacon.connect.v1.GetIntentionResponse.intention:type_name -> beacon.connect.v1.Intention
-	31, // 25: beacon.connect.v1.ListIntentionsRequest.options:type_name -> beacon.query.v1.ReadOptions
-	32, // 26: beacon.connect.v1.ListIntentionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	14, // 27: beacon.connect.v1.ListIntentionsResponse.intentions:type_name -> beacon.connect.v1.Intention
-	31, // 28: beacon.connect.v1.MatchIntentionsRequest.options:type_name -> beacon.query.v1.ReadOptions
-	1,  // 29: beacon.connect.v1.MatchIntentionsRequest.by:type_name -> beacon.connect.v1.MatchBy
-	14, // 30: beacon.connect.v1.IntentionList.intentions:type_name -> beacon.connect.v1.Intention
-	32, // 31: beacon.connect.v1.MatchIntentionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	29, // 32: beacon.connect.v1.MatchIntentionsResponse.matches:type_name -> beacon.connect.v1.MatchIntentionsResponse.MatchesEntry
-	31, // 33: beacon.connect.v1.CheckIntentionRequest.options:type_name -> beacon.query.v1.ReadOptions
-	32, // 34: beacon.connect.v1.CheckIntentionResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	24, // 35: beacon.connect.v1.MatchIntentionsResponse.MatchesEntry.value:type_name -> beacon.connect.v1.IntentionList
-	3,  // 36: beacon.connect.v1.CAService.Roots:input_type -> beacon.connect.v1.RootsRequest
-	5,  // 37: beacon.connect.v1.CAService.Sign:input_type -> beacon.connect.v1.SignRequest
-	10, // 38: beacon.connect.v1.CAService.GetConfig:input_type -> beacon.connect.v1.GetConfigRequest
-	12, // 39: beacon.connect.v1.CAService.SetConfig:input_type -> beacon.connect.v1.SetConfigRequest
-	15, // 40: beacon.connect.v1.IntentionService.UpsertIntention:input_type -> beacon.connect.v1.UpsertIntentionRequest
-	17, // 41: beacon.connect.v1.IntentionService.DeleteIntention:input_type -> beacon.connect.v1.DeleteIntentionRequest
-	19, // 42: beacon.connect.v1.IntentionService.GetIntention:input_type -> beacon.connect.v1.GetIntentionRequest
-	21, // 43: beacon.connect.v1.IntentionService.ListIntentions:input_type -> beacon.connect.v1.ListIntentionsRequest
-	23, // 44: beacon.connect.v1.IntentionService.MatchIntentions:input_type -> beacon.connect.v1.MatchIntentionsRequest
-	26, // 45: beacon.connect.v1.IntentionService.CheckIntention:input_type -> beacon.connect.v1.CheckIntentionRequest
-	4,  // 46: beacon.connect.v1.CAService.Roots:output_type -> beacon.connect.v1.RootsResponse
-	7,  // 47: beacon.connect.v1.CAService.Sign:output_type -> beacon.connect.v1.SignResponse
-	11, // 48: beacon.connect.v1.CAService.GetConfig:output_type -> beacon.connect.v1.GetConfigResponse
-	13, // 49: beacon.connect.v1.CAService.SetConfig:output_type -> beacon.connect.v1.SetConfigResponse
-	16, // 50: beacon.connect.v1.IntentionService.UpsertIntention:output_type -> beacon.connect.v1.UpsertIntentionResponse
-	18, // 51: beacon.connect.v1.IntentionService.DeleteIntention:output_type -> beacon.connect.v1.DeleteIntentionResponse
-	20, // 52: beacon.connect.v1.IntentionService.GetIntention:output_type -> beacon.connect.v1.GetIntentionResponse
-	22, // 53: beacon.connect.v1.IntentionService.ListIntentions:output_type -> beacon.connect.v1.ListIntentionsResponse
-	25, // 54: beacon.connect.v1.IntentionService.MatchIntentions:output_type -> beacon.connect.v1.MatchIntentionsResponse
-	27, // 55: beacon.connect.v1.IntentionService.CheckIntention:output_type -> beacon.connect.v1.CheckIntentionResponse
-	46, // [46:56] is the sub-list for method output_type
-	36, // [36:46] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	30, // 2: beacon.connect.v1.CARoot.rotated_out_at:type_name -> google.protobuf.Timestamp
+	31, // 3: beacon.connect.v1.RootsRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 4: beacon.connect.v1.RootsResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	2,  // 5: beacon.connect.v1.RootsResponse.roots:type_name -> beacon.connect.v1.CARoot
+	30, // 6: beacon.connect.v1.IssuedCert.valid_after:type_name -> google.protobuf.Timestamp
+	30, // 7: beacon.connect.v1.IssuedCert.valid_before:type_name -> google.protobuf.Timestamp
+	6,  // 8: beacon.connect.v1.SignResponse.cert:type_name -> beacon.connect.v1.IssuedCert
+	33, // 9: beacon.connect.v1.CAConfig.leaf_cert_ttl:type_name -> google.protobuf.Duration
+	33, // 10: beacon.connect.v1.CAConfig.root_cert_ttl:type_name -> google.protobuf.Duration
+	8,  // 11: beacon.connect.v1.CAState.config:type_name -> beacon.connect.v1.CAConfig
+	2,  // 12: beacon.connect.v1.CAState.roots:type_name -> beacon.connect.v1.CARoot
+	31, // 13: beacon.connect.v1.GetConfigRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 14: beacon.connect.v1.GetConfigResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	8,  // 15: beacon.connect.v1.GetConfigResponse.config:type_name -> beacon.connect.v1.CAConfig
+	8,  // 16: beacon.connect.v1.SetConfigRequest.config:type_name -> beacon.connect.v1.CAConfig
+	34, // 17: beacon.connect.v1.SetConfigResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	0,  // 18: beacon.connect.v1.Intention.action:type_name -> beacon.connect.v1.IntentionAction
+	28, // 19: beacon.connect.v1.Intention.meta:type_name -> beacon.connect.v1.Intention.MetaEntry
+	14, // 20: beacon.connect.v1.UpsertIntentionRequest.intention:type_name -> beacon.connect.v1.Intention
+	34, // 21: beacon.connect.v1.UpsertIntentionResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	34, // 22: beacon.connect.v1.DeleteIntentionResponse.meta:type_name -> beacon.query.v1.WriteMeta
+	31, // 23: beacon.connect.v1.GetIntentionRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 24: beacon.connect.v1.GetIntentionResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	14, // 25: beacon.connect.v1.GetIntentionResponse.intention:type_name -> beacon.connect.v1.Intention
+	31, // 26: beacon.connect.v1.ListIntentionsRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 27: beacon.connect.v1.ListIntentionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	14, // 28: beacon.connect.v1.ListIntentionsResponse.intentions:type_name -> beacon.connect.v1.Intention
+	31, // 29: beacon.connect.v1.MatchIntentionsRequest.options:type_name -> beacon.query.v1.ReadOptions
+	1,  // 30: beacon.connect.v1.MatchIntentionsRequest.by:type_name -> beacon.connect.v1.MatchBy
+	14, // 31: beacon.connect.v1.IntentionList.intentions:type_name -> beacon.connect.v1.Intention
+	32, // 32: beacon.connect.v1.MatchIntentionsResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	29, // 33: beacon.connect.v1.MatchIntentionsResponse.matches:type_name -> beacon.connect.v1.MatchIntentionsResponse.MatchesEntry
+	31, // 34: beacon.connect.v1.CheckIntentionRequest.options:type_name -> beacon.query.v1.ReadOptions
+	32, // 35: beacon.connect.v1.CheckIntentionResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	24, // 36: beacon.connect.v1.MatchIntentionsResponse.MatchesEntry.value:type_name -> beacon.connect.v1.IntentionList
+	3,  // 37: beacon.connect.v1.CAService.Roots:input_type -> beacon.connect.v1.RootsRequest
+	5,  // 38: beacon.connect.v1.CAService.Sign:input_type -> beacon.connect.v1.SignRequest
+	10, // 39: beacon.connect.v1.CAService.GetConfig:input_type -> beacon.connect.v1.GetConfigRequest
+	12, // 40: beacon.connect.v1.CAService.SetConfig:input_type -> beacon.connect.v1.SetConfigRequest
+	15, // 41: beacon.connect.v1.IntentionService.UpsertIntention:input_type -> beacon.connect.v1.UpsertIntentionRequest
+	17, // 42: beacon.connect.v1.IntentionService.DeleteIntention:input_type -> beacon.connect.v1.DeleteIntentionRequest
+	19, // 43: beacon.connect.v1.IntentionService.GetIntention:input_type -> beacon.connect.v1.GetIntentionRequest
+	21, // 44: beacon.connect.v1.IntentionService.ListIntentions:input_type -> beacon.connect.v1.ListIntentionsRequest
+	23, // 45: beacon.connect.v1.IntentionService.MatchIntentions:input_type -> beacon.connect.v1.MatchIntentionsRequest
+	26, // 46: beacon.connect.v1.IntentionService.CheckIntention:input_type -> beacon.connect.v1.CheckIntentionRequest
+	4,  // 47: beacon.connect.v1.CAService.Roots:output_type -> beacon.connect.v1.RootsResponse
+	7,  // 48: beacon.connect.v1.CAService.Sign:output_type -> beacon.connect.v1.SignResponse
+	11, // 49: beacon.connect.v1.CAService.GetConfig:output_type -> beacon.connect.v1.GetConfigResponse
+	13, // 50: beacon.connect.v1.CAService.SetConfig:output_type -> beacon.connect.v1.SetConfigResponse
+	16, // 51: beacon.connect.v1.IntentionService.UpsertIntention:output_type -> beacon.connect.v1.UpsertIntentionResponse
+	18, // 52: beacon.connect.v1.IntentionService.DeleteIntention:output_type -> beacon.connect.v1.DeleteIntentionResponse
+	20, // 53: beacon.connect.v1.IntentionService.GetIntention:output_type -> beacon.connect.v1.GetIntentionResponse
+	22, // 54: beacon.connect.v1.IntentionService.ListIntentions:output_type -> beacon.connect.v1.ListIntentionsResponse
+	25, // 55: beacon.connect.v1.IntentionService.MatchIntentions:output_type -> beacon.connect.v1.MatchIntentionsResponse
+	27, // 56: beacon.connect.v1.IntentionService.CheckIntention:output_type -> beacon.connect.v1.CheckIntentionResponse
+	47, // [47:57] is the sub-list for method output_type
+	37, // [37:47] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_beacon_connect_v1_connect_proto_init() }
