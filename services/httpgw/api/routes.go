@@ -71,6 +71,7 @@ func (s *Server) routes() []route {
 		{PUT, "/v1/snapshot", s.snapshotRestore, nil},
 
 		{GET, "/v1/agent/self", s.agentSelf, nil},
+		{GET, "/v1/agent/metrics", s.agentMetrics, nil},
 		{GET, "/v1/agent/members", s.needAgent(s.agentMembers), nil},
 		{PUT, "/v1/agent/reload", s.needAgent(s.agentReload), nil},
 		{PUT, "/v1/agent/leave", s.needAgent(s.agentLeave), nil},

@@ -45,6 +45,10 @@ type Server struct {
 	prom    http.Handler
 	batches *batches
 	puts    *putbatch.Batcher
+
+	// gatherer is opts.Gatherer and the gateway's own metrics, which
+	// /metrics and /v1/agent/metrics serve.
+	gatherer prometheus.Gatherer
 }
 
 // New returns a Server for opts.
@@ -74,6 +78,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Gatherer != nil {
 		gatherers = append(prometheus.Gatherers{opts.Gatherer}, gatherers...)
 	}
+	s.gatherer = gatherers
 	s.prom = promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{ErrorLog: slogPromLogger{s.log}})
 	s.register(s.routes())
 	return s, nil
