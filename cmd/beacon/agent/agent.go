@@ -144,9 +144,16 @@ func Run(ctx context.Context, cfg Config, ls *Listeners) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	grpcAddr := ls.GRPC.Addr().String()
+	// One node, one ID: the catalog replica's (its Raft server ID, kept in
+	// the data dir) is also the node agent's, so the catalog, the member
+	// list and /v1/agent/self agree.
+	nodeID, err := catalogd.LoadNodeID(cfg.DataDir)
+	if err != nil {
+		return err
+	}
 
 	cat := catalogd.DefaultConfig()
-	cat.Node, cat.Datacenter, cat.DataDir = cfg.Node, cfg.Datacenter, cfg.DataDir
+	cat.Node, cat.NodeID, cat.Datacenter, cat.DataDir = cfg.Node, nodeID, cfg.Datacenter, cfg.DataDir
 	cat.Dev = true
 	cat.GRPCListener = ls.GRPC
 	cat.Advertise = net.JoinHostPort(cfg.Client, "8300")
@@ -187,7 +194,7 @@ func Run(ctx context.Context, cfg Config, ls *Listeners) error {
 		})
 	}
 	start("catalog", func(ctx context.Context) error { return catalogd.Run(ctx, cat) })
-	startNodeAgent(cfg, ls, grpcAddr, logger, reg, startAgent)
+	startNodeAgent(cfg, ls, grpcAddr, nodeID, logger, reg, startAgent)
 	startGateways(ctx, cfg, ls, grpcAddr, logger, reg, start)
 	go func() {
 		select {

@@ -32,10 +32,11 @@ func startGateways(ctx context.Context, cfg Config, ls *Listeners, grpcAddr stri
 
 // startNodeAgent starts this node's agent: its config-dir services and
 // checks, and the agent gRPC API. In dev mode the catalog replica on the
-// same node already keeps the node a member, so the agent skips membership.
-func startNodeAgent(cfg Config, ls *Listeners, grpcAddr string, logger *slog.Logger, reg *prometheus.Registry, start func(string, func(context.Context) error)) {
+// same node already keeps the node a member, so the agent skips membership;
+// it reports the replica's node ID and, the node being a server, Server.
+func startNodeAgent(cfg Config, ls *Listeners, grpcAddr, nodeID string, logger *slog.Logger, reg *prometheus.Registry, start func(string, func(context.Context) error)) {
 	h := healthd.DefaultConfig()
-	h.Node, h.Datacenter = cfg.Node, cfg.Datacenter
+	h.Node, h.NodeID, h.Server, h.Datacenter = cfg.Node, nodeID, true, cfg.Datacenter
 	h.CatalogAddrs = []string{grpcAddr}
 	h.ConfigDirs = cfg.ConfigDirs
 	if cfg.DataDir != "" {

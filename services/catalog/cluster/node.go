@@ -235,30 +235,42 @@ func (n *Node) resolveID() error {
 	if n.cfg.ID != "" {
 		return nil
 	}
-	if n.cfg.DataDir == "" {
-		n.cfg.ID = NewUUID()
-		return nil
+	id, err := LoadNodeID(n.cfg.DataDir)
+	if err != nil {
+		return err
 	}
-	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("cluster: create data dir: %w", err)
+	n.cfg.ID = id
+	return nil
+}
+
+// LoadNodeID returns the node ID kept in dataDir/node-id, making one up
+// and saving it there on first use; without a data dir it is new each
+// call. It is also the Raft server ID, so whoever else speaks for the node
+// (the dev agent's node agent) must use the same one.
+func LoadNodeID(dataDir string) (string, error) {
+	if dataDir == "" {
+		return NewUUID(), nil
 	}
-	path := filepath.Join(n.cfg.DataDir, "node-id")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", fmt.Errorf("cluster: create data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, "node-id")
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		n.cfg.ID = strings.TrimSpace(string(b))
-		if n.cfg.ID == "" {
-			return fmt.Errorf("cluster: %s is empty", path)
+		id := strings.TrimSpace(string(b))
+		if id == "" {
+			return "", fmt.Errorf("cluster: %s is empty", path)
 		}
-		return nil
+		return id, nil
 	case errors.Is(err, os.ErrNotExist):
-		n.cfg.ID = NewUUID()
-		if err := os.WriteFile(path, []byte(n.cfg.ID+"\n"), 0o600); err != nil {
-			return fmt.Errorf("cluster: save node id: %w", err)
+		id := NewUUID()
+		if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("cluster: save node id: %w", err)
 		}
-		return nil
+		return id, nil
 	default:
-		return fmt.Errorf("cluster: read node id: %w", err)
+		return "", fmt.Errorf("cluster: read node id: %w", err)
 	}
 }
 

@@ -51,7 +51,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	machine := fsm.New(logger)
 	node, err := cluster.Start(cluster.Config{
-		Node: cfg.Node, Datacenter: cfg.Datacenter, DataDir: cfg.DataDir,
+		ID: cfg.NodeID, Node: cfg.Node, Datacenter: cfg.Datacenter, DataDir: cfg.DataDir,
 		Listener: serverLn, Advertise: cfg.Advertise, GRPCAddr: grpcLn.Addr().String(),
 		BootstrapExpect: cfg.BootstrapExpect, RetryJoin: cfg.RetryJoin, RetryInterval: cfg.RetryInterval,
 		Dev: cfg.Dev, Timing: cfg.Timing, SnapshotThreshold: cfg.SnapshotThreshold,
@@ -181,6 +181,27 @@ func nodeAddress(ctx context.Context, advertised, grpcAddr string) string {
 	return advertised
 }
 
+// metaSegmentKey is the node meta key in which Consul agents report their
+// network segment (Enterprise); "" is the default segment, which every
+// Beacon node is in.
+const metaSegmentKey = "consul-network-segment"
+
+// nodeTaggedAddresses are the tagged addresses a Consul agent registers
+// for its node when no WAN address is configured: lan and wan, and the
+// per-family lan_ipv4/wan_ipv4 (or _ipv6), all the advertised address.
+// Prometheus' consul_sd and consul-template read them.
+func nodeTaggedAddresses(addr string) map[string]string {
+	out := map[string]string{"lan": addr, "wan": addr}
+	if ip := net.ParseIP(addr); ip != nil {
+		family := "ipv6"
+		if ip.To4() != nil {
+			family = "ipv4"
+		}
+		out["lan_"+family], out["wan_"+family] = addr, addr
+	}
+	return out
+}
+
 // registerSelf keeps this replica in the catalog as a member (role
 // "consul") and a node with the "consul" service and a passing serfHealth
 // check, as Consul servers appear; identical re-registrations change
@@ -189,7 +210,10 @@ func registerSelf(ctx context.Context, cfg Config, node *cluster.Node, grpcAddr 
 	host, portStr, _ := net.SplitHostPort(node.Self().Address)
 	port, _ := strconv.Atoi(portStr)
 	host = nodeAddress(ctx, host, grpcAddr)
-	self := &catalogv1.Node{Id: node.Self().Id, Node: cfg.Node, Address: host, Datacenter: cfg.Datacenter}
+	self := &catalogv1.Node{
+		Id: node.Self().Id, Node: cfg.Node, Address: host, Datacenter: cfg.Datacenter,
+		TaggedAddresses: nodeTaggedAddresses(host), Meta: map[string]string{metaSegmentKey: ""},
+	}
 	join := &catalogv1.JoinMemberRequest{
 		Member: &catalogv1.Member{
 			Name: cfg.Node, Address: host, Port: int32(port),

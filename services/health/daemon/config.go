@@ -38,6 +38,14 @@ type Config struct {
 	Advertise string
 	// NodeMeta is the node's meta (Consul's -node-meta).
 	NodeMeta map[string]string
+	// NodeID, when set, is the node's ID (a UUID) instead of the one kept
+	// in DataDir: the dev agent passes its catalog replica's, so that the
+	// node has one ID everywhere, as a Consul node does.
+	NodeID string
+	// Server says that this node also runs a catalog replica (the dev
+	// agent): Self then reports the agent as a server, as Consul does
+	// for a server agent.
+	Server bool
 	// CatalogAddrs are the catalog replicas' gRPC addresses (default
 	// 127.0.0.1:8502).
 	CatalogAddrs []string
@@ -105,6 +113,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Datacenter) == "" || strings.ContainsAny(c.Datacenter, ". ") {
 		bad("datacenter %q: want one DNS label", c.Datacenter)
+	}
+	if c.NodeID != "" && !uuidRE.MatchString(strings.ToLower(c.NodeID)) {
+		bad("node id %q: want a UUID", c.NodeID)
 	}
 	if c.Advertise != "" && net.ParseIP(c.Advertise) == nil {
 		bad("advertise %q: want an IP address", c.Advertise)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	"github.com/beaconmesh/beacon/services/health/config"
 	"github.com/beaconmesh/beacon/services/health/connect"
 	"github.com/beaconmesh/beacon/services/health/grpcapi"
@@ -90,9 +92,11 @@ func newAgent(cfg Config, logger *slog.Logger) (_ *agent, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading service definitions: %w", err)
 	}
-	nodeID, err := loadNodeID(cfg.DataDir)
-	if err != nil {
-		return nil, err
+	nodeID := cfg.NodeID
+	if nodeID == "" {
+		if nodeID, err = loadNodeID(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	addr := cfg.Advertise
 	if addr == "" {
@@ -125,7 +129,7 @@ func newAgent(cfg Config, logger *slog.Logger) (_ *agent, err error) {
 		cfg:     cfg,
 		logger:  logger,
 		nodeID:  nodeID,
-		node:    &catalogv1.Node{Id: nodeID, Node: cfg.Node, Address: addr, Datacenter: cfg.Datacenter, Meta: cfg.NodeMeta},
+		node:    selfNode(cfg, nodeID, addr),
 		conn:    conn,
 		members: catalogv1.NewMembershipServiceClient(conn),
 		leave:   make(chan struct{}),
@@ -265,17 +269,73 @@ func (a *agent) run(ctx context.Context) error {
 	return runErr
 }
 
-// Self describes the agent (grpcapi.Lifecycle).
-func (a *agent) Self() *agentv1.SelfResponse {
+// Self describes the agent (grpcapi.Lifecycle). Its member is the
+// catalog's entry for this node, the one the member list shows (in the dev
+// agent, the catalog replica's), alive since the agent answers; the
+// agent's own join request stands in when the catalog cannot be read.
+func (a *agent) Self(ctx context.Context) *agentv1.SelfResponse {
 	return &agentv1.SelfResponse{
 		Config: &agentv1.AgentConfig{
 			Datacenter: a.cfg.Datacenter,
 			NodeName:   a.cfg.Node,
 			NodeId:     a.nodeID,
+			Server:     a.cfg.Server,
 			Version:    Version,
 		},
-		Member: a.member,
-		Meta:   a.cfg.NodeMeta,
+		Member: a.selfMember(ctx),
+		Meta:   maps.Clone(a.node.GetMeta()),
+	}
+}
+
+// selfMemberTimeout bounds Self's member lookup: Self must answer, with
+// the agent's own view if need be, when the catalog has no leader.
+const selfMemberTimeout = time.Second
+
+func (a *agent) selfMember(ctx context.Context) *catalogv1.Member {
+	ctx, cancel := context.WithTimeout(ctx, selfMemberTimeout)
+	defer cancel()
+	resp, err := a.members.ListMembers(ctx, &catalogv1.ListMembersRequest{
+		Options: &queryv1.ReadOptions{Consistency: queryv1.Consistency_CONSISTENCY_STALE},
+	})
+	if err != nil {
+		a.logger.Debug("self: reading the member list failed; answering with the agent's own member", "error", err)
+		return a.member
+	}
+	for _, m := range resp.GetMembers() {
+		if strings.EqualFold(m.GetName(), a.cfg.Node) {
+			m.Status = catalogv1.MemberStatus_MEMBER_STATUS_ALIVE
+			return m
+		}
+	}
+	return a.member
+}
+
+// metaSegmentKey is the node meta key in which Consul agents report their
+// network segment (Enterprise); "" is the default segment, which every
+// Beacon node is in.
+const metaSegmentKey = "consul-network-segment"
+
+// selfNode is the node as the agent registers it: as a Consul agent does,
+// with lan/wan tagged addresses (and lan_ipv4/wan_ipv4, or _ipv6), all the
+// advertised address, and the network-segment meta beside -node-meta.
+// Prometheus' consul_sd and consul-template read them.
+func selfNode(cfg Config, id, addr string) *catalogv1.Node {
+	meta := maps.Clone(cfg.NodeMeta)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta[metaSegmentKey] = ""
+	tagged := map[string]string{"lan": addr, "wan": addr}
+	if ip := net.ParseIP(addr); ip != nil {
+		family := "ipv6"
+		if ip.To4() != nil {
+			family = "ipv4"
+		}
+		tagged["lan_"+family], tagged["wan_"+family] = addr, addr
+	}
+	return &catalogv1.Node{
+		Id: id, Node: cfg.Node, Address: addr, Datacenter: cfg.Datacenter,
+		TaggedAddresses: tagged, Meta: meta,
 	}
 }
 

@@ -14,11 +14,13 @@ import (
 	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	"github.com/beaconmesh/beacon/services/health/internal/fakecatalog"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/testing/protocmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -59,6 +61,13 @@ type agentUnderTest struct {
 
 func startAgent(t *testing.T, files map[string]string) *agentUnderTest {
 	t.Helper()
+	return startAgentWith(t, files, nil)
+}
+
+// startAgentWith is startAgent with setup run on the catalog and the
+// config before the agent starts.
+func startAgentWith(t *testing.T, files map[string]string, setup func(*fakecatalog.Catalog, *Config)) *agentUnderTest {
+	t.Helper()
 	cat := fakecatalog.New()
 	addr, _ := cat.Serve(t)
 	dir := t.TempDir()
@@ -80,6 +89,9 @@ func startAgent(t *testing.T, files map[string]string) *agentUnderTest {
 	cfg.AntiEntropyInterval = 500 * time.Millisecond
 	cfg.Reload = reload
 	cfg.Logger = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if setup != nil {
+		setup(cat, &cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- Run(ctx, cfg) }()
@@ -141,8 +153,23 @@ service {
 	}
 	id, _ := os.ReadFile(filepath.Join(a.dir, "data", "node-id"))
 	if self.GetConfig().GetNodeName() != "n1" || self.GetConfig().GetDatacenter() != "dc1" ||
-		self.GetConfig().GetNodeId() != strings.TrimSpace(string(id)) || self.GetMember().GetTags()["role"] != "node" {
+		self.GetConfig().GetNodeId() != strings.TrimSpace(string(id)) || self.GetMember().GetTags()["role"] != "node" ||
+		self.GetConfig().GetServer() {
 		t.Fatalf("self: %v (node-id file %q)", self, id)
+	}
+	if v, ok := self.GetMeta()["consul-network-segment"]; !ok || v != "" {
+		t.Errorf("self meta = %v, want consul-network-segment \"\"", self.GetMeta())
+	}
+	// The node is registered as a Consul agent registers its own: with
+	// lan/wan tagged addresses and the network-segment meta.
+	node := cat.Node("n1")
+	addr := node.GetAddress()
+	wantTagged := map[string]string{"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr}
+	if diff := cmp.Diff(wantTagged, node.GetTaggedAddresses()); addr == "" || diff != "" {
+		t.Errorf("node tagged addresses (-want +got):\n%s", diff)
+	}
+	if v, ok := node.GetMeta()["consul-network-segment"]; !ok || v != "" || node.GetId() != self.GetConfig().GetNodeId() {
+		t.Errorf("node = %v, want the segment meta and ID %s", node, self.GetConfig().GetNodeId())
 	}
 	members, err := a.client.Members(ctx, &agentv1.MembersRequest{})
 	if err != nil || len(members.GetMembers()) != 1 || members.GetMembers()[0].GetStatus() != catalogv1.MemberStatus_MEMBER_STATUS_ALIVE {
@@ -337,6 +364,58 @@ func TestRunRefusesInvalidFiles(t *testing.T) {
 	}
 }
 
+// TestSelfOnAServerNode is the dev agent's case: the catalog replica on
+// the same node is its member (role consul, the server port), and the
+// agent takes the replica's node ID. Self must agree with the member list
+// and the catalog: one ID, one member entry, Server true.
+func TestSelfOnAServerNode(t *testing.T) {
+	const id = "0b5f1a52-3c1e-4e0f-8d5a-2f7d6c9b1e44"
+	server := &catalogv1.Member{
+		Name: "n1", Address: "127.0.0.1", Port: 8300,
+		Tags: map[string]string{"role": "consul", "dc": "dc1", "id": id, "port": "8300"},
+	}
+	a := startAgentWith(t, nil, func(cat *fakecatalog.Catalog, cfg *Config) {
+		node := &catalogv1.Node{Id: id, Node: "n1", Address: "127.0.0.1"}
+		if _, err := (fakecatalog.Client{C: cat}).JoinMember(context.Background(), &catalogv1.JoinMemberRequest{Member: server, Node: node}); err != nil {
+			t.Fatal(err)
+		}
+		cfg.NodeID, cfg.Server, cfg.SkipMembership = id, true, true
+		cfg.Advertise = "127.0.0.1"
+	})
+	self, err := a.client.Self(context.Background(), &agentv1.SelfRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !self.GetConfig().GetServer() || self.GetConfig().GetNodeId() != id {
+		t.Errorf("self config = %v, want server with node ID %s", self.GetConfig(), id)
+	}
+	members, err := a.client.Members(context.Background(), &agentv1.MembersRequest{})
+	if err != nil || len(members.GetMembers()) != 1 {
+		t.Fatalf("members = %v, %v", members, err)
+	}
+	if diff := cmp.Diff(members.GetMembers()[0], self.GetMember(), protocmp.Transform()); diff != "" {
+		t.Errorf("self member differs from the member list's (-list +self):\n%s", diff)
+	}
+	if _, err := os.Stat(filepath.Join(a.dir, "data", "node-id")); err == nil {
+		t.Error("the agent made a node-id file of its own although given one")
+	}
+}
+
+// TestSelfWithoutCatalog: Self still answers, with the agent's own member.
+func TestSelfWithoutCatalog(t *testing.T) {
+	a := startAgent(t, nil)
+	eventually(t, "the member joined", func() bool { return a.cat.Member("n1") != nil })
+	a.cat.SetFailure(status.Error(codes.Unavailable, "no leader"))
+	self, err := a.client.Self(context.Background(), &agentv1.SelfRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := self.GetMember(); m.GetName() != "n1" || m.GetTags()["role"] != "node" || m.GetStatus() != catalogv1.MemberStatus_MEMBER_STATUS_ALIVE {
+		t.Errorf("self member = %v", m)
+	}
+	a.cat.SetFailure(nil)
+}
+
 func TestNodeIDPersists(t *testing.T) {
 	dir := t.TempDir()
 	a, err := loadNodeID(dir)
@@ -365,6 +444,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no node", func(c *Config) { c.Node = "" }, "node name is required"},
 		{"bad dc", func(c *Config) { c.Datacenter = "a.b" }, "datacenter"},
 		{"bad advertise", func(c *Config) { c.Advertise = "host" }, "advertise"},
+		{"bad node id", func(c *Config) { c.NodeID = "node-1" }, "node id"},
 		{"no catalog", func(c *Config) { c.CatalogAddrs = nil }, "catalog addrs"},
 		{"bad catalog", func(c *Config) { c.CatalogAddrs = []string{"nohost"} }, "catalog addr"},
 		{"bad grpc", func(c *Config) { c.GRPCAddr = "x" }, "grpc addr"},

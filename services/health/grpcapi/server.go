@@ -34,7 +34,7 @@ type State interface {
 // Lifecycle is the agent process as the API uses it.
 type Lifecycle interface {
 	// Self describes the agent.
-	Self() *agentv1.SelfResponse
+	Self(ctx context.Context) *agentv1.SelfResponse
 	// Members lists the cluster's members.
 	Members(ctx context.Context) ([]*catalogv1.Member, error)
 	// Reload re-reads the config dirs and applies them.
@@ -58,8 +58,8 @@ func New(state State, life Lifecycle, mesh Mesh) *Server {
 }
 
 // Self describes the agent.
-func (s *Server) Self(context.Context, *agentv1.SelfRequest) (*agentv1.SelfResponse, error) {
-	return s.life.Self(), nil
+func (s *Server) Self(ctx context.Context, _ *agentv1.SelfRequest) (*agentv1.SelfResponse, error) {
+	return s.life.Self(ctx), nil
 }
 
 // Members passes the catalog's member list through.

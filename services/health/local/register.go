@@ -150,6 +150,7 @@ func (s *State) sidecarPortLocked(sidecarID string) (int, error) {
 
 func (s *State) putServiceLocked(def *config.Service, opts AddOptions, parent string, ops *runnerOps) {
 	wire := ToWire(def)
+	addDefaultTaggedAddresses(wire)
 	e := &service{def: def, wire: wire, source: opts.Source, token: opts.Token, parent: parent, rev: 1}
 	old := s.services[def.ID]
 	if old != nil {

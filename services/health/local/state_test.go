@@ -407,3 +407,55 @@ func TestScriptChecksNeedTheFlag(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaultServiceTaggedAddresses: as a Consul agent, a service with an
+// IP address gets lan/wan tagged addresses of its family (address and
+// port) unless it names them; one without an address, or with a host
+// name, gets none. The agent's view and the catalog's agree.
+func TestDefaultServiceTaggedAddresses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cat := fakecatalog.New()
+		s := start(t, fakecatalog.Client{C: cat}, nil)
+		mustAdd(t, s, svc(t, `service { name = "v4" address = "10.1.2.3" port = 8080 }`))
+		mustAdd(t, s, svc(t, `service { name = "v6" address = "fd00::7" port = 9090 }`))
+		mustAdd(t, s, svc(t, `service {
+  name = "own"
+  address = "10.1.2.4"
+  port = 7070
+  tagged_addresses { wan_ipv4 = { address = "203.0.113.9", port = 443 } }
+}`))
+		mustAdd(t, s, svc(t, `service { name = "none" port = 1 }`))
+		mustAdd(t, s, svc(t, `service { name = "named" address = "db.example" port = 2 }`))
+		synctest.Wait()
+		type addr struct {
+			Address string
+			Port    int32
+		}
+		tagged := func(sv *catalogv1.Service) map[string]addr {
+			out := map[string]addr{}
+			for k, a := range sv.GetTaggedAddresses() {
+				out[k] = addr{a.GetAddress(), a.GetPort()}
+			}
+			return out
+		}
+		want := map[string]map[string]addr{
+			"v4":    {"lan_ipv4": {"10.1.2.3", 8080}, "wan_ipv4": {"10.1.2.3", 8080}},
+			"v6":    {"lan_ipv6": {"fd00::7", 9090}, "wan_ipv6": {"fd00::7", 9090}},
+			"own":   {"lan_ipv4": {"10.1.2.4", 7070}, "wan_ipv4": {"203.0.113.9", 443}},
+			"none":  {},
+			"named": {},
+		}
+		for id, w := range want {
+			if diff := cmp.Diff(w, tagged(cat.Service(node, id))); diff != "" {
+				t.Errorf("%s in the catalog (-want +got):\n%s", id, diff)
+			}
+			local, _, err := s.Service(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(w, tagged(local)); diff != "" {
+				t.Errorf("%s in the agent (-want +got):\n%s", id, diff)
+			}
+		}
+	})
+}

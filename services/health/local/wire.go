@@ -3,6 +3,7 @@ package local
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"sort"
 	"time"
 
@@ -87,6 +88,30 @@ func ToWire(s *config.Service) *catalogv1.Service {
 		out.Connect = &catalogv1.ServiceConnect{Native: true}
 	}
 	return out
+}
+
+// addDefaultTaggedAddresses gives a service whose address is an IP the
+// tagged addresses a Consul agent adds to what it registers: lan_ipv4 and
+// wan_ipv4 (or lan_ipv6 and wan_ipv6), each its address and port, unless
+// the definition names them itself. A host name, or no address, adds none.
+func addDefaultTaggedAddresses(s *catalogv1.Service) {
+	ip := net.ParseIP(s.GetAddress())
+	if ip == nil {
+		return
+	}
+	family := "ipv6"
+	if ip.To4() != nil {
+		family = "ipv4"
+	}
+	for _, key := range []string{"lan_" + family, "wan_" + family} {
+		if _, ok := s.TaggedAddresses[key]; ok {
+			continue
+		}
+		if s.TaggedAddresses == nil {
+			s.TaggedAddresses = map[string]*catalogv1.ServiceAddress{}
+		}
+		s.TaggedAddresses[key] = &catalogv1.ServiceAddress{Address: s.GetAddress(), Port: s.GetPort()}
+	}
 }
 
 func toStruct(m map[string]any) *structpb.Struct {

@@ -70,13 +70,20 @@ func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) 
 			SessionTTLMin: int64(consuljson.SessionTTLMin),
 		},
 		DebugConfig: map[string]any{},
+		Coord:       consuljson.InitialCoordinate(),
 		Member: consuljson.NewAgentMember(s.node, addr, 0,
 			map[string]string{"dc": s.dc, "role": "node", "id": nodeID, "build": Version}, 1),
-		Meta: map[string]string{},
+		Meta: map[string]string{metaSegmentKey: ""},
 	}, nil
 }
 
-// selfFromAgent is /v1/agent/self from the agent's Self.
+// metaSegmentKey is the node meta key of Consul's network segment; every
+// Beacon node is in the default one, "".
+const metaSegmentKey = "consul-network-segment"
+
+// selfFromAgent is /v1/agent/self from the agent's Self. The member is
+// the agent's: in the dev agent, the catalog replica's entry of
+// /v1/agent/members.
 func (s *Server) selfFromAgent(r *http.Request, resp *agentv1.SelfResponse) consuljson.AgentSelf {
 	cfg := resp.GetConfig()
 	out := consuljson.AgentSelf{
@@ -90,6 +97,7 @@ func (s *Server) selfFromAgent(r *http.Request, resp *agentv1.SelfResponse) cons
 			SessionTTLMin: int64(consuljson.SessionTTLMin),
 		},
 		DebugConfig: map[string]any{},
+		Coord:       consuljson.InitialCoordinate(),
 		Meta:        maps.Clone(resp.GetMeta()),
 	}
 	if out.Meta == nil {

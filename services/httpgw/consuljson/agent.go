@@ -13,8 +13,26 @@ import (
 type AgentSelf struct {
 	Config      AgentConfig
 	DebugConfig map[string]any
+	Coord       Coordinate
 	Member      AgentMember
 	Meta        map[string]string
+}
+
+// Coordinate is a Vivaldi network coordinate, as serf reports it.
+type Coordinate struct {
+	Vec        []float64
+	Error      float64
+	Adjustment float64
+	Height     float64
+}
+
+// InitialCoordinate is the coordinate a Consul agent starts with, before
+// any round-trip has been measured: the origin of serf's 8 dimensions,
+// the maximum error (1.5), no adjustment and the minimum height (1e-5).
+// Beacon has no gossip and so measures nothing; clients that read Coord
+// (distance sorting, `consul rtt`) then see every node at the same place.
+func InitialCoordinate() Coordinate {
+	return Coordinate{Vec: make([]float64, 8), Error: 1.5, Adjustment: 0, Height: 1e-5}
 }
 
 // AgentConfig is the Config block of /v1/agent/self. SessionTTLMin (in

@@ -33,9 +33,9 @@ type AgentConfig struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Datacenter string                 `protobuf:"bytes,1,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
 	NodeName   string                 `protobuf:"bytes,2,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	// The node's UUID, persisted in the data dir.
+	// The node's UUID, persisted in the data dir (the dev agent's is its catalog replica's).
 	NodeId string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	// Always false: catalog servers are a separate process.
+	// True when the node also runs a catalog replica (the dev agent, as a Consul server).
 	Server        bool   `protobuf:"varint,4,opt,name=server,proto3" json:"server,omitempty"`
 	Revision      string `protobuf:"bytes,5,opt,name=revision,proto3" json:"revision,omitempty"`
 	Version       string `protobuf:"bytes,6,opt,name=version,proto3" json:"version,omitempty"`

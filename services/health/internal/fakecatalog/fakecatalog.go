@@ -173,6 +173,16 @@ func (c *Catalog) Member(name string) *catalogv1.Member {
 	return nil
 }
 
+// Node returns a copy of a registered node, or nil.
+func (c *Catalog) Node(name string) *catalogv1.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.nodes[name]; n != nil {
+		return proto.Clone(n).(*catalogv1.Node)
+	}
+	return nil
+}
+
 // Restore empties the catalog, as a restore of an old snapshot would.
 func (c *Catalog) Restore() {
 	c.mu.Lock()
