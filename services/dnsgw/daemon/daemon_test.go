@@ -453,10 +453,21 @@ func TestMetrics(t *testing.T) {
 	g.mustExchange(t, "udp", question("web.service.consul.", dns.TypeA))
 	g.mustExchange(t, "udp", question("nope.service.consul.", dns.TypeA))
 
-	if got := counter(t, g.reg, "beacon_dnsgw_queries_total", map[string]string{"qtype": "A", "rcode": "NXDOMAIN"}); got != 1 {
+	// A reply is counted after it is written, so the client may see it
+	// first: wait for the count.
+	queries := func(rcode string) float64 {
+		labels := map[string]string{"qtype": "A", "rcode": rcode}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if n := counter(t, g.reg, "beacon_dnsgw_queries_total", labels); n > 0 {
+				return n
+			}
+		}
+		return 0
+	}
+	if got := queries("NXDOMAIN"); got != 1 {
 		t.Errorf("A/NXDOMAIN queries %v, want 1", got)
 	}
-	if got := counter(t, g.reg, "beacon_dnsgw_queries_total", map[string]string{"qtype": "A", "rcode": "NOERROR"}); got < 1 {
+	if got := queries("NOERROR"); got < 1 {
 		t.Errorf("A/NOERROR queries %v, want at least 1", got)
 	}
 	for name, want := range map[string]float64{"beacon_dnsgw_view_nodes": 3, "beacon_dnsgw_view_instances": 6, "beacon_dnsgw_view_age_seconds": 0} {
