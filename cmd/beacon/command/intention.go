@@ -54,8 +54,19 @@ func (c *clientCommand) idOrPairArgs() (id, src, dst string, ok bool) {
 	return "", "", "", false
 }
 
-// intentionIDPath is the by-ID route for id.
-func intentionIDPath(id string) string { return "/v1/connect/intentions/" + id }
+// intentionTarget is the route and query naming one intention: by id when
+// it is given, else by the pair src, dst.
+func intentionTarget(id, src, dst string) (string, url.Values) {
+	if id != "" {
+		return "/v1/connect/intentions/" + id, nil
+	}
+	return "/v1/connect/intentions/exact", pairQuery(src, dst)
+}
+
+// intentionLine is how Consul's CLI prints one intention on a line.
+func intentionLine(src, dst, action string) string {
+	return fmt.Sprintf("%s => %s (%s)", src, dst, action)
+}
 
 // metaFlag is the repeatable -meta key=value.
 type metaFlag map[string]string
@@ -136,7 +147,7 @@ func (c *intentionCreateCommand) Run(args []string) int {
 	if err := cl.Put(c.ctx(), "/v1/connect/intentions/exact", pairQuery(src, dst), body, nil); err != nil {
 		return c.fail("Error creating the intention: %v", err)
 	}
-	c.UI.Output(fmt.Sprintf("Created: %s => %s (%s)", src, dst, action))
+	c.UI.Output("Created: " + intentionLine(src, dst, action))
 	return 0
 }
 
@@ -209,13 +220,8 @@ func (c *intentionGetCommand) Run(args []string) int {
 		return 1
 	}
 	var in intention
-	var err error
-	if id != "" {
-		_, err = cl.Get(c.ctx(), intentionIDPath(id), nil, &in)
-	} else {
-		_, err = cl.Get(c.ctx(), "/v1/connect/intentions/exact", pairQuery(src, dst), &in)
-	}
-	if err != nil {
+	path, q := intentionTarget(id, src, dst)
+	if _, err := cl.Get(c.ctx(), path, q, &in); err != nil {
 		switch {
 		case !httpclient.IsNotFound(err):
 			return c.fail("Error reading the intention: %v", err)
@@ -310,13 +316,8 @@ func (c *intentionDeleteCommand) Run(args []string) int {
 	if !ok {
 		return 1
 	}
-	var err error
-	if id != "" {
-		err = cl.Delete(c.ctx(), intentionIDPath(id), nil, nil)
-	} else {
-		err = cl.Delete(c.ctx(), "/v1/connect/intentions/exact", pairQuery(src, dst), nil)
-	}
-	if err != nil {
+	path, q := intentionTarget(id, src, dst)
+	if err := cl.Delete(c.ctx(), path, q, nil); err != nil {
 		return c.fail("Error deleting the intention: %v", err)
 	}
 	c.UI.Output("Intention deleted.")
@@ -372,7 +373,7 @@ func (c *intentionMatchCommand) Run(args []string) int {
 		return c.fail("Error matching intentions: %v", err)
 	}
 	for _, in := range matches[name] {
-		c.UI.Output(fmt.Sprintf("%s => %s (%s)", in.SourceName, in.DestinationName, in.Action))
+		c.UI.Output(intentionLine(in.SourceName, in.DestinationName, in.Action))
 	}
 	return 0
 }
