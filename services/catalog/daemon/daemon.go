@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/beaconmesh/beacon/platform/rpcserver"
+	"github.com/beaconmesh/beacon/platform/tagged"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	"github.com/beaconmesh/beacon/services/catalog/cluster"
 	"github.com/beaconmesh/beacon/services/catalog/fsm"
@@ -181,27 +182,6 @@ func nodeAddress(ctx context.Context, advertised, grpcAddr string) string {
 	return advertised
 }
 
-// metaSegmentKey is the node meta key in which Consul agents report their
-// network segment (Enterprise); "" is the default segment, which every
-// Beacon node is in.
-const metaSegmentKey = "consul-network-segment"
-
-// nodeTaggedAddresses are the tagged addresses a Consul agent registers
-// for its node when no WAN address is configured: lan and wan, and the
-// per-family lan_ipv4/wan_ipv4 (or _ipv6), all the advertised address.
-// Prometheus' consul_sd and consul-template read them.
-func nodeTaggedAddresses(addr string) map[string]string {
-	out := map[string]string{"lan": addr, "wan": addr}
-	if ip := net.ParseIP(addr); ip != nil {
-		family := "ipv6"
-		if ip.To4() != nil {
-			family = "ipv4"
-		}
-		out["lan_"+family], out["wan_"+family] = addr, addr
-	}
-	return out
-}
-
 // registerSelf keeps this replica in the catalog as a member (role
 // "consul") and a node with the "consul" service and a passing serfHealth
 // check, as Consul servers appear; identical re-registrations change
@@ -212,7 +192,7 @@ func registerSelf(ctx context.Context, cfg Config, node *cluster.Node, grpcAddr 
 	host = nodeAddress(ctx, host, grpcAddr)
 	self := &catalogv1.Node{
 		Id: node.Self().Id, Node: cfg.Node, Address: host, Datacenter: cfg.Datacenter,
-		TaggedAddresses: nodeTaggedAddresses(host), Meta: map[string]string{metaSegmentKey: ""},
+		TaggedAddresses: tagged.NodeAddresses(host), Meta: map[string]string{tagged.SegmentMetaKey: ""},
 	}
 	join := &catalogv1.JoinMemberRequest{
 		Member: &catalogv1.Member{

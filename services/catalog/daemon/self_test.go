@@ -92,14 +92,3 @@ func TestLoadNodeIDKeepsTheReplicasID(t *testing.T) {
 		t.Fatalf("second load = %q, %v; want %q", again, err, id)
 	}
 }
-
-func TestNodeTaggedAddresses(t *testing.T) {
-	for addr, want := range map[string]map[string]string{
-		"10.0.0.5": {"lan": "10.0.0.5", "lan_ipv4": "10.0.0.5", "wan": "10.0.0.5", "wan_ipv4": "10.0.0.5"},
-		"fd00::5":  {"lan": "fd00::5", "lan_ipv6": "fd00::5", "wan": "fd00::5", "wan_ipv6": "fd00::5"},
-	} {
-		if diff := cmp.Diff(want, nodeTaggedAddresses(addr)); diff != "" {
-			t.Errorf("%s (-want +got):\n%s", addr, diff)
-		}
-	}
-}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/beaconmesh/beacon/platform/rpcclient"
 	"github.com/beaconmesh/beacon/platform/rpcserver"
+	"github.com/beaconmesh/beacon/platform/tagged"
 	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
@@ -310,11 +311,6 @@ func (a *agent) selfMember(ctx context.Context) *catalogv1.Member {
 	return a.member
 }
 
-// metaSegmentKey is the node meta key in which Consul agents report their
-// network segment (Enterprise); "" is the default segment, which every
-// Beacon node is in.
-const metaSegmentKey = "consul-network-segment"
-
 // selfNode is the node as the agent registers it: as a Consul agent does,
 // with lan/wan tagged addresses (and lan_ipv4/wan_ipv4, or _ipv6), all the
 // advertised address, and the network-segment meta beside -node-meta.
@@ -324,18 +320,10 @@ func selfNode(cfg Config, id, addr string) *catalogv1.Node {
 	if meta == nil {
 		meta = map[string]string{}
 	}
-	meta[metaSegmentKey] = ""
-	tagged := map[string]string{"lan": addr, "wan": addr}
-	if ip := net.ParseIP(addr); ip != nil {
-		family := "ipv6"
-		if ip.To4() != nil {
-			family = "ipv4"
-		}
-		tagged["lan_"+family], tagged["wan_"+family] = addr, addr
-	}
+	meta[tagged.SegmentMetaKey] = ""
 	return &catalogv1.Node{
 		Id: id, Node: cfg.Node, Address: addr, Datacenter: cfg.Datacenter,
-		TaggedAddresses: tagged, Meta: meta,
+		TaggedAddresses: tagged.NodeAddresses(addr), Meta: meta,
 	}
 }
 

@@ -3,10 +3,10 @@ package local
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net"
 	"sort"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/tagged"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	"github.com/beaconmesh/beacon/services/health/config"
 	"google.golang.org/protobuf/proto"
@@ -95,13 +95,9 @@ func ToWire(s *config.Service) *catalogv1.Service {
 // wan_ipv4 (or lan_ipv6 and wan_ipv6), each its address and port, unless
 // the definition names them itself. A host name, or no address, adds none.
 func addDefaultTaggedAddresses(s *catalogv1.Service) {
-	ip := net.ParseIP(s.GetAddress())
-	if ip == nil {
+	family := tagged.Family(s.GetAddress())
+	if family == "" {
 		return
-	}
-	family := "ipv6"
-	if ip.To4() != nil {
-		family = "ipv4"
 	}
 	for _, key := range []string{"lan_" + family, "wan_" + family} {
 		if _, ok := s.TaggedAddresses[key]; ok {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/tagged"
 	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
@@ -73,13 +74,9 @@ func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) 
 		Coord:       consuljson.InitialCoordinate(),
 		Member: consuljson.NewAgentMember(s.node, addr, 0,
 			map[string]string{"dc": s.dc, "role": "node", "id": nodeID, "build": Version}, 1),
-		Meta: map[string]string{metaSegmentKey: ""},
+		Meta: map[string]string{tagged.SegmentMetaKey: ""},
 	}, nil
 }
-
-// metaSegmentKey is the node meta key of Consul's network segment; every
-// Beacon node is in the default one, "".
-const metaSegmentKey = "consul-network-segment"
 
 // selfFromAgent is /v1/agent/self from the agent's Self. The member is
 // the agent's: in the dev agent, the catalog replica's entry of
