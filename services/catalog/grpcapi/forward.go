@@ -27,11 +27,29 @@ const (
 // straight to it instead of through a forwarding follower.
 func (s *Server) NameReplicas(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	resp, err := handler(ctx, req)
-	_ = grpc.SetTrailer(ctx, metadata.MD{
-		rpcclient.ReplicaTrailer: {s.node.Self().Address},
-		rpcclient.LeaderTrailer:  {s.node.LeaderAddr()},
-	})
+	_ = grpc.SetTrailer(ctx, s.replicaTrailer())
 	return resp, err
+}
+
+// replicaTrailer is NameReplicas' trailer, made again only when the leader
+// changes (gRPC copies a trailer it is given, so one may serve every call).
+func (s *Server) replicaTrailer() metadata.MD {
+	leader := s.node.LeaderAddr()
+	if t := s.trailer.Load(); t != nil && t.leader == leader {
+		return t.md
+	}
+	t := &namedTrailer{leader: leader, md: metadata.MD{
+		rpcclient.ReplicaTrailer: {s.node.Self().Address},
+		rpcclient.LeaderTrailer:  {leader},
+	}}
+	s.trailer.Store(t)
+	return t.md
+}
+
+// namedTrailer is a trailer naming this replica and leader.
+type namedTrailer struct {
+	leader string
+	md     metadata.MD
 }
 
 // forward sends the request to the leader when this replica is not it.

@@ -61,6 +61,8 @@ type Server struct {
 	// synced latches once this replica has caught up with a leader since it
 	// started; only then does it serve stale reads (see caughtUp).
 	synced atomic.Bool
+	// trailer is NameReplicas' trailer for the leader last seen.
+	trailer atomic.Pointer[namedTrailer]
 	// caMu serializes the leader's read-modify-writes of the CA state
 	// (creation, configuration, pruning), which replace it whole.
 	caMu sync.Mutex
