@@ -27,6 +27,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -101,26 +102,15 @@ func main() {
 	flag.Parse()
 	o.addrs = strings.Split(*addrs, ",")
 
-	var results []Result
-	var err error
-	if o.op == "rtt" {
-		results, err = rtts(o)
-	} else {
-		var res *Result
-		if res, err = dispatch(o); res != nil {
-			res.Name = o.name
-			if res.Target == "" {
-				res.Target = o.target
-			}
-			results = append(results, *res)
-		}
-	}
+	results, err := dispatch(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", o.name, err)
 		os.Exit(1)
 	}
 	for _, res := range results {
 		res.Run = *run
+		res.Name = cmp.Or(res.Name, o.name)
+		res.Target = cmp.Or(res.Target, o.target)
 		if res.Op == "" {
 			res.Op = o.op
 		}
@@ -149,10 +139,14 @@ func rtts(o options) ([]Result, error) {
 	return results, err
 }
 
-func dispatch(o options) (*Result, error) {
+// dispatch runs the -op: no result (an op that only waits or writes
+// files), one, or one per path (rtt).
+func dispatch(o options) ([]Result, error) {
 	var res Result
 	var err error
 	switch o.op {
+	case "rtt":
+		return rtts(o)
 	case "startup":
 		res, err = startup(o.bin)
 	case "wait":
@@ -203,7 +197,7 @@ func dispatch(o options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &res, nil
+	return []Result{res}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
