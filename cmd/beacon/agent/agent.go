@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/ids"
 	catalogd "github.com/beaconmesh/beacon/services/catalog/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -147,7 +148,7 @@ func Run(ctx context.Context, cfg Config, ls *Listeners) error {
 	// One node, one ID: the catalog replica's (its Raft server ID, kept in
 	// the data dir) is also the node agent's, so the catalog, the member
 	// list and /v1/agent/self agree.
-	nodeID, err := catalogd.LoadNodeID(cfg.DataDir)
+	nodeID, err := ids.LoadNodeID(cfg.DataDir)
 	if err != nil {
 		return err
 	}

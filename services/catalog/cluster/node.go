@@ -6,7 +6,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -14,10 +13,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/ids"
 	clusterv1 "github.com/beaconmesh/beacon/proto/beacon/cluster/v1"
 	"github.com/hashicorp/raft"
 	raftwal "github.com/hashicorp/raft-wal"
@@ -235,43 +234,12 @@ func (n *Node) resolveID() error {
 	if n.cfg.ID != "" {
 		return nil
 	}
-	id, err := LoadNodeID(n.cfg.DataDir)
+	id, err := ids.LoadNodeID(n.cfg.DataDir)
 	if err != nil {
-		return err
+		return fmt.Errorf("cluster: %w", err)
 	}
 	n.cfg.ID = id
 	return nil
-}
-
-// LoadNodeID returns the node ID kept in dataDir/node-id, making one up
-// and saving it there on first use; without a data dir it is new each
-// call. It is also the Raft server ID, so whoever else speaks for the node
-// (the dev agent's node agent) must use the same one.
-func LoadNodeID(dataDir string) (string, error) {
-	if dataDir == "" {
-		return NewUUID(), nil
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", fmt.Errorf("cluster: create data dir: %w", err)
-	}
-	path := filepath.Join(dataDir, "node-id")
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		id := strings.TrimSpace(string(b))
-		if id == "" {
-			return "", fmt.Errorf("cluster: %s is empty", path)
-		}
-		return id, nil
-	case errors.Is(err, os.ErrNotExist):
-		id := NewUUID()
-		if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("cluster: save node id: %w", err)
-		}
-		return id, nil
-	default:
-		return "", fmt.Errorf("cluster: read node id: %w", err)
-	}
 }
 
 func (n *Node) bootstrap(servers []*clusterv1.Server) error {
@@ -374,15 +342,7 @@ func (a advertisedAddr) Network() string { return "tcp" }
 func (a advertisedAddr) String() string  { return string(a) }
 
 // NewUUID returns a random RFC 4122 version 4 UUID.
-func NewUUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(fmt.Sprintf("crypto/rand: %v", err)) // cannot happen on supported platforms
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func NewUUID() string { return ids.New() }
 
 // WaitLeader blocks until a leader is known or ctx ends.
 func (n *Node) WaitLeader(ctx context.Context) error {

@@ -20,7 +20,7 @@ type Config struct {
 	// Node is this replica's node name (default: the host name).
 	Node string
 	// NodeID is the node's ID, which is also its Raft server ID. Empty:
-	// DataDir's node-id file, made on first start (see LoadNodeID).
+	// DataDir's node-id file, made on first start (see ids.LoadNodeID).
 	NodeID     string
 	Datacenter string
 	// DataDir holds the Raft log, snapshots and node ID. Empty is allowed
@@ -115,11 +115,6 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// LoadNodeID returns the node ID a replica with this data dir has (made
-// and saved on first use; new each call without a data dir). The dev agent
-// reads it first so that its node agent reports the same ID.
-func LoadNodeID(dataDir string) (string, error) { return cluster.LoadNodeID(dataDir) }
 
 // Version is reported in the replica's member tags.
 const Version = "0.1.0"

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/ids"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
@@ -80,7 +81,7 @@ func TestDevReplicaRegistersItsNodeAsConsulDoes(t *testing.T) {
 
 func TestLoadNodeIDKeepsTheReplicasID(t *testing.T) {
 	dir := t.TempDir()
-	id, err := LoadNodeID(dir)
+	id, err := ids.LoadNodeID(dir)
 	if err != nil || id == "" {
 		t.Fatalf("first load: %q, %v", id, err)
 	}
@@ -88,7 +89,7 @@ func TestLoadNodeIDKeepsTheReplicasID(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(b)) != id {
 		t.Fatalf("node-id file = %q, %v; want %q", b, err, id)
 	}
-	if again, err := LoadNodeID(dir); err != nil || again != id {
+	if again, err := ids.LoadNodeID(dir); err != nil || again != id {
 		t.Fatalf("second load = %q, %v; want %q", again, err, id)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/ids"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -114,7 +115,7 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Datacenter) == "" || strings.ContainsAny(c.Datacenter, ". ") {
 		bad("datacenter %q: want one DNS label", c.Datacenter)
 	}
-	if c.NodeID != "" && !uuidRE.MatchString(strings.ToLower(c.NodeID)) {
+	if c.NodeID != "" && !ids.Valid(c.NodeID) {
 		bad("node id %q: want a UUID", c.NodeID)
 	}
 	if c.Advertise != "" && net.ParseIP(c.Advertise) == nil {

@@ -2,20 +2,17 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/ids"
 	"github.com/beaconmesh/beacon/platform/rpcclient"
 	"github.com/beaconmesh/beacon/platform/rpcserver"
 	"github.com/beaconmesh/beacon/platform/tagged"
@@ -95,7 +92,7 @@ func newAgent(cfg Config, logger *slog.Logger) (_ *agent, err error) {
 	}
 	nodeID := cfg.NodeID
 	if nodeID == "" {
-		if nodeID, err = loadNodeID(cfg.DataDir); err != nil {
+		if nodeID, err = ids.LoadNodeID(cfg.DataDir); err != nil {
 			return nil, err
 		}
 	}
@@ -395,43 +392,4 @@ func routeTo(addr string) string {
 		return ua.IP.String()
 	}
 	return "127.0.0.1"
-}
-
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
-// loadNodeID reads the node ID kept in dataDir, creating it on first use
-// (Consul's node-id file). Without a data dir the ID is new each run.
-func loadNodeID(dataDir string) (string, error) {
-	if dataDir == "" {
-		return newUUID(), nil
-	}
-	path := filepath.Join(dataDir, "node-id")
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		id := strings.ToLower(strings.TrimSpace(string(b)))
-		if !uuidRE.MatchString(id) {
-			return "", fmt.Errorf("node id in %s: %q is not a UUID", path, id)
-		}
-		return id, nil
-	case !errors.Is(err, os.ErrNotExist):
-		return "", fmt.Errorf("read node id: %w", err)
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return "", fmt.Errorf("data dir: %w", err)
-	}
-	id := newUUID()
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write node id: %w", err)
-	}
-	return id, nil
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := fmt.Sprintf("%x", b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }

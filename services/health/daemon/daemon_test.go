@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/ids"
 	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
 	"github.com/beaconmesh/beacon/services/health/internal/fakecatalog"
@@ -418,18 +419,18 @@ func TestSelfWithoutCatalog(t *testing.T) {
 
 func TestNodeIDPersists(t *testing.T) {
 	dir := t.TempDir()
-	a, err := loadNodeID(dir)
+	a, err := ids.LoadNodeID(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := loadNodeID(dir)
-	if err != nil || a != b || !uuidRE.MatchString(a) {
+	b, err := ids.LoadNodeID(dir)
+	if err != nil || a != b || !ids.Valid(a) {
 		t.Fatalf("node ids %q and %q (%v)", a, b, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "node-id"), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadNodeID(dir); err == nil {
+	if _, err := ids.LoadNodeID(dir); err == nil {
 		t.Fatal("a garbage node id was accepted")
 	}
 }
