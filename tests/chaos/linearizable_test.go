@@ -212,29 +212,33 @@ func checkTimeout(t *testing.T) time.Duration {
 	return d
 }
 
-// checkLinearizable runs porcupine (partitioned by key) over the history:
-// first with unobserved indeterminate writes pruned, which decides almost
-// every passing run in well under a second, then, if that is not Ok, over
-// the whole history. Anything but Ok within the timeout fails the test and
-// keeps porcupine's visualization (with the faults as annotations) and the
-// history as text in dir.
+// checkLinearizable runs porcupine over the history key by key (checkKey:
+// first without the unobserved indeterminate writes, which decides almost
+// every passing run in well under a second, then putting back those that
+// may explain where it got stuck, then the whole key). Anything but Ok
+// within the timeout fails the test and keeps porcupine's visualization of
+// the keys that failed (with the faults as annotations) and the history as
+// text in dir.
 func checkLinearizable(t *testing.T, ops []op, clients int, faults []fault, dir string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
-	var res porcupine.CheckResult
-	var pops []porcupine.Operation
-	for _, prune := range []bool{true, false} {
-		pops = porcupineOps(ops, clients, prune)
+	var failed []porcupine.Operation
+	worst := porcupine.Ok
+	for _, key := range kvModel.Partition(porcupineOps(ops, clients)) {
 		start := time.Now()
-		res = porcupine.CheckOperationsTimeout(kvModel, pops, time.Until(deadline))
-		t.Logf("porcupine (pruned=%v): %v over %d operations on %d keys in %s", prune, res, len(pops),
-			len(kvModel.Partition(pops)), time.Since(start).Round(time.Millisecond))
-		if res == porcupine.Ok {
-			return
+		v := checkKey(key, deadline)
+		t.Logf("porcupine %s: %v over %d operations (%d of %d unobserved indeterminate writes put back, %d rounds) in %s",
+			key[0].Input.(kvInput).Key, v.Result, len(v.Checked), v.Restored, v.Spare, v.Rounds,
+			time.Since(start).Round(time.Millisecond))
+		if v.Result != porcupine.Ok {
+			failed = append(failed, v.Checked...)
+			if worst != porcupine.Illegal {
+				worst = v.Result
+			}
 		}
-		if time.Until(deadline) <= 0 {
-			break
-		}
+	}
+	if worst == porcupine.Ok {
+		return
 	}
 	var notes []porcupine.Annotation
 	for _, f := range faults {
@@ -246,16 +250,16 @@ func checkLinearizable(t *testing.T, ops []op, clients int, faults []fault, dir 
 	}
 	// The verbose run computes the partial linearizations the picture
 	// shows; it gets its own bounded time.
-	_, info := porcupine.CheckOperationsVerbose(kvModel, pops, 30*time.Second)
+	_, info := porcupine.CheckOperationsVerbose(kvModel, failed, 30*time.Second)
 	info.AddAnnotations(notes)
 	path := filepath.Join(dir, "history.html")
 	if err := porcupine.VisualizePath(kvModel, info, path); err != nil {
 		t.Errorf("writing the visualization: %v", err)
 	}
-	if res == porcupine.Illegal {
+	if worst == porcupine.Illegal {
 		t.Errorf("history is NOT linearizable; visualization: %s", path)
 	} else {
-		t.Errorf("porcupine could not decide within %s (%v): treat as a failure; visualization: %s", timeout, res, path)
+		t.Errorf("porcupine could not decide within %s (%v): treat as a failure; visualization: %s", timeout, worst, path)
 	}
 	if err := writeHistory(ops, filepath.Join(dir, "history.txt")); err != nil {
 		t.Errorf("writing the history: %v", err)

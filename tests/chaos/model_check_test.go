@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func cas(client int, key, expect, value string, o outcome, call, ret int64) op {
 }
 
 func linearizable(ops []op) porcupine.CheckResult {
-	return porcupine.CheckOperationsTimeout(kvModel, porcupineOps(ops, 4, false), 10*time.Second)
+	return porcupine.CheckOperationsTimeout(kvModel, porcupineOps(ops, 4), 10*time.Second)
 }
 
 func TestModelAcceptsLinearizableHistory(t *testing.T) {
@@ -156,21 +157,58 @@ func TestCheckStaleMonotonic(t *testing.T) {
 	}
 }
 
-// Pruning an unobserved indeterminate write keeps a linearizable verdict
-// sound, and a history that needs the write is still accepted by the full
-// check (which checkLinearizable falls back to).
-func TestPruneUnobservedIndeterminateWrites(t *testing.T) {
-	needed := []op{
-		put(0, "k", "a", outOK, 0, 10),
-		put(1, "k", "x", outUnknown, 11, 20),
-		cas(2, "k", "a", "b", outFail, 21, 30), // fails only if x took effect
+// checkKey leaves unobserved indeterminate writes out, then puts back the
+// ones that may explain a failed CAS: a history that needs one is accepted
+// without checking the whole key, and one no write can explain is still
+// rejected.
+func TestCheckKeyRestoresSpareWrites(t *testing.T) {
+	deadline := time.Now().Add(10 * time.Second)
+	// Unknown puts x0..x5 before the CAS and y0..y5 after it, never seen:
+	// any one of the x can explain the failed CAS, none of the y can.
+	unknowns := func() []op {
+		var u []op
+		for i := range 6 {
+			u = append(u, put(1, "k", fmt.Sprintf("x%d", i), outUnknown, int64(11+i), int64(12+i)))
+			u = append(u, put(1, "k", fmt.Sprintf("y%d", i), outUnknown, int64(41+i), int64(42+i)))
+		}
+		return u
 	}
-	full := porcupine.CheckOperationsTimeout(kvModel, porcupineOps(needed, 4, false), 10*time.Second)
-	pruned := porcupine.CheckOperationsTimeout(kvModel, porcupineOps(needed, 4, true), 10*time.Second)
-	if full != porcupine.Ok || pruned != porcupine.Illegal {
-		t.Errorf("full = %v, pruned = %v; want Ok and Illegal", full, pruned)
+	tests := []struct {
+		name string
+		ops  []op
+		want porcupine.CheckResult
+	}{
+		{"failed CAS explained by an unseen write", append([]op{
+			put(0, "k", "a", outOK, 0, 10),
+			cas(2, "k", "a", "b", outFail, 21, 30), // fails only if some x took effect
+			put(0, "k", "c", outOK, 31, 40),
+			read(3, "k", modeConsistent, "c", 9, 50, 60),
+		}, unknowns()...), porcupine.Ok},
+		{"failed CAS no write explains", append([]op{
+			put(0, "k", "a", outOK, 0, 10),
+			cas(2, "k", "a", "b", outFail, 21, 30),
+			read(3, "k", modeConsistent, "a", 5, 50, 60), // a was still there
+		}, unknowns()...), porcupine.Illegal},
 	}
-	if n := len(porcupineOps(needed, 4, true)); n != 2 {
-		t.Errorf("pruned history has %d operations, want 2", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pops := porcupineOps(tt.ops, 4)
+			spare := 0
+			for _, o := range pops {
+				if o.Metadata.(opInfo).spare {
+					spare++
+				}
+			}
+			if spare != 12 {
+				t.Fatalf("%d spare writes, want 12", spare)
+			}
+			v := checkKey(pops, deadline)
+			if v.Result != tt.want {
+				t.Fatalf("checkKey = %v after %d rounds, want %v", v.Result, v.Rounds, tt.want)
+			}
+			if tt.want == porcupine.Ok && (v.Restored == 0 || v.Restored == v.Spare) {
+				t.Errorf("put back %d of %d spare writes, want some but not all", v.Restored, v.Spare)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"os"
@@ -78,7 +79,7 @@ var kvModel = porcupine.Model{
 	},
 	DescribeState: func(state any) string { return showValue(state.(string)) },
 	DescribeOperationMetadata: func(info any) string {
-		return info.(string)
+		return info.(opInfo).text
 	},
 }
 
@@ -89,6 +90,15 @@ func showValue(v string) string {
 	return v
 }
 
+// opInfo is a porcupine operation's metadata: how the visualization
+// describes it, and whether checkKey may leave it out.
+type opInfo struct {
+	text string
+	// spare marks an indeterminate put or CAS whose unique value no
+	// linearizable read or successful CAS ever observed.
+	spare bool
+}
+
 // porcupineOps turns the history into porcupine's operations: linearizable
 // reads (default and consistent) that answered, writes that were applied,
 // CAS that definitely failed, and indeterminate writes. An indeterminate
@@ -97,14 +107,11 @@ func showValue(v string) string {
 // successful CAS observed its unique value: then it took effect before that
 // observation returned. Stale reads are checked by other means.
 //
-// With prune, an indeterminate put or CAS whose unique value no read or CAS
-// ever observed is left out, i.e. taken as never applied. That removes most
-// of the search space (each such write could otherwise take effect at any
-// point until the end) and is sound for a positive verdict: a history
-// without the write that is linearizable stays linearizable with it placed
-// at the end. A negative verdict on the pruned history is not final; the
-// caller then checks the whole history.
-func porcupineOps(ops []op, clients int, prune bool) []porcupine.Operation {
+// Unobserved indeterminate puts and CAS are marked spare (opInfo.spare):
+// each could take effect at any point until the end, which is most of the
+// search space, and only a CAS that failed can need one (no read saw its
+// value, and no later CAS expected it). checkKey leaves them out first.
+func porcupineOps(ops []op, clients int) []porcupine.Operation {
 	var end int64
 	for _, o := range ops {
 		end = max(end, o.Return)
@@ -127,7 +134,7 @@ func porcupineOps(ops []op, clients int, prune bool) []porcupine.Operation {
 	}
 	var out []porcupine.Operation
 	for _, o := range ops {
-		client, ret := o.Client, o.Return
+		client, ret, spare := o.Client, o.Return, false
 		switch {
 		case o.In.Kind == opRead && (o.In.Mode == modeStale || o.Out.Outcome != outOK):
 			continue
@@ -141,19 +148,115 @@ func porcupineOps(ops []op, clients int, prune bool) []porcupine.Operation {
 			if observed && o.In.Value != "" && t >= o.Call {
 				ret = t
 			}
-			if prune && !observed && o.In.Kind != opDelete {
-				continue
-			}
+			spare = !observed && o.In.Kind != opDelete
 			// Its own row in the visualization: it overlaps the client's
 			// later operations.
 			client = clients + o.Client
 		}
 		out = append(out, porcupine.Operation{
 			ClientId: client, Input: o.In, Output: o.Out, Call: o.Call, Return: ret,
-			Metadata: fmt.Sprintf("client %d via %s; %s %s", o.Client, o.Gateway, o.Out.Outcome, describeAnswer(o.Out)),
+			Metadata: opInfo{
+				text:  fmt.Sprintf("client %d via %s; %s %s", o.Client, o.Gateway, o.Out.Outcome, describeAnswer(o.Out)),
+				spare: spare,
+			},
 		})
 	}
 	return out
+}
+
+// keyVerdict is checkKey's answer for one key.
+type keyVerdict struct {
+	Result porcupine.CheckResult
+	// Checked is the last history checked: the one that passed, or the
+	// one to show when none did.
+	Checked  []porcupine.Operation
+	Restored int // spare writes put back
+	Spare    int // spare writes in all
+	Rounds   int
+}
+
+// restorePerRound bounds how many spare writes one round of checkKey puts
+// back: the latest-called ones before the point where the check got stuck.
+const restorePerRound = 4
+
+// checkKey decides one key's history (porcupineOps' operations on one key)
+// in rounds. It first checks the history without its spare writes. That is
+// sound for a positive verdict: the left-out writes can all take effect at
+// the end, after everything else (or never), which changes no answer. When
+// that fails, the longest partial linearization shows where the check got
+// stuck; the spare writes called latest before that operation returned,
+// which may explain a CAS that failed there, are put back and the check
+// runs again. When rounds run out, the whole history is checked. The
+// answer is Ok only if some check said so; anything else within deadline
+// is not.
+func checkKey(ops []porcupine.Operation, deadline time.Time) keyVerdict {
+	var v keyVerdict
+	var spare []porcupine.Operation
+	for _, o := range ops {
+		if o.Metadata.(opInfo).spare {
+			spare = append(spare, o)
+		} else {
+			v.Checked = append(v.Checked, o)
+		}
+	}
+	v.Spare = len(spare)
+	slices.SortFunc(spare, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	restored := make([]bool, len(spare))
+	for v.Rounds = 1; v.Rounds <= 64; v.Rounds++ {
+		res, info := porcupine.CheckOperationsVerbose(kvModel, v.Checked, time.Until(deadline))
+		v.Result = res
+		if res != porcupine.Illegal {
+			return v // Ok, or Unknown: out of time
+		}
+		stuck, ok := stuckAt(v.Checked, info)
+		if !ok {
+			break
+		}
+		n := 0
+		for i := len(spare) - 1; i >= 0 && n < restorePerRound; i-- {
+			if !restored[i] && spare[i].Call < stuck {
+				restored[i] = true
+				v.Checked = append(v.Checked, spare[i])
+				n++
+			}
+		}
+		if n == 0 {
+			break
+		}
+		v.Restored += n
+	}
+	if v.Restored == len(spare) {
+		return v
+	}
+	v.Checked, v.Restored = ops, len(spare)
+	v.Result = porcupine.CheckOperationsTimeout(kvModel, ops, time.Until(deadline))
+	return v
+}
+
+// stuckAt returns the return time of the earliest-returning operation that
+// the longest partial linearization in info leaves out: the search could
+// not linearize it before it returned.
+func stuckAt(ops []porcupine.Operation, info porcupine.LinearizationInfo) (int64, bool) {
+	var longest []int
+	for _, part := range info.PartialLinearizations() {
+		for _, l := range part {
+			if len(l) > len(longest) {
+				longest = l
+			}
+		}
+	}
+	in := make([]bool, len(ops))
+	for _, id := range longest {
+		in[id] = true
+	}
+	var at int64
+	found := false
+	for i, o := range ops {
+		if !in[i] && (!found || o.Return < at) {
+			at, found = o.Return, true
+		}
+	}
+	return at, found
 }
 
 func describeAnswer(out kvOutput) string {
