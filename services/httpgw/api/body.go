@@ -25,6 +25,11 @@ const (
 	maxTxnBody = 512 << 10
 )
 
+// maxSizedBody bounds the bodies readBody reads into a buffer sized from
+// Content-Length up front; a larger one grows as it arrives, so that a
+// client that claims much and sends little costs little.
+const maxSizedBody = 64 << 10
+
 // drainLimit is how far past its limit a refused body is still read, so
 // that the client gets the 413 (see readBody).
 const drainLimit = 4 << 20
@@ -58,7 +63,19 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		}
 		return nil, tooLarge(fmt.Sprintf("Request body(%d bytes) too large, max size: %d bytes", r.ContentLength, limit))
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	var b []byte
+	var err error
+	if n := r.ContentLength; n >= 0 && n <= maxSizedBody {
+		// A body of known length is read into a buffer of its size, not
+		// grown from io.ReadAll's 512 bytes; net/http ends it there.
+		b = make([]byte, n)
+		_, err = io.ReadFull(r.Body, b)
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("body shorter than its Content-Length: %w", err)
+		}
+	} else {
+		b, err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
