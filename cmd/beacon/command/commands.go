@@ -32,6 +32,8 @@ func commands(m *Meta) map[string]cli.CommandFactory {
 		"info":    func() (cli.Command, error) { return newInfo(m), nil },
 		"reload":  func() (cli.Command, error) { return newReload(m), nil },
 		"leave":   func() (cli.Command, error) { return newLeave(m), nil },
+		"maint":   func() (cli.Command, error) { return newMaint(m), nil },
+		"lock":    func() (cli.Command, error) { return newLock(m), nil },
 
 		"catalog":             of(parent("catalog", "Interact with the catalog", "datacenters, nodes and services")),
 		"catalog datacenters": func() (cli.Command, error) { return newCatalogDatacenters(m), nil },

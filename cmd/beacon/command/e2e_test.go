@@ -2,7 +2,11 @@ package command
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -232,5 +236,115 @@ func TestAgainstDevAgent(t *testing.T) {
 		if got := beacon(t, "", "reload"); got.code != 0 || got.stdout != "Configuration reload triggered\n" {
 			t.Errorf("reload: %+v", got)
 		}
+	})
+
+	t.Run("lock", func(t *testing.T) {
+		dir := t.TempDir()
+		file := func(name string) string { return filepath.Join(dir, name) }
+		exists := func(name string) bool { _, err := os.Stat(file(name)); return err == nil }
+		// The child sees CONSUL_LOCK_HELD.
+		expect(t, []string{"lock", "locks/e2e", "echo $CONSUL_LOCK_HELD >" + file("held")}, 0, "")
+		if b, _ := os.ReadFile(file("held")); string(b) != "true\n" {
+			t.Errorf("child saw CONSUL_LOCK_HELD=%q", b)
+		}
+		// While one holder runs, a second gives up at its timeout, and a
+		// semaphore at the same prefix is refused (the two would conflict).
+		holder := make(chan result, 1)
+		go func() {
+			holder <- beacon(t, "", "lock", "locks/e2e", "touch "+file("a.started")+"; while [ ! -e "+file("a.stop")+" ]; do sleep 0.05; done")
+		}()
+		waitFor(t, 10*time.Second, "the first holder's child", func() bool { return exists("a.started") })
+		got := beacon(t, "", "lock", "-timeout", "300ms", "locks/e2e", "touch "+file("b"))
+		if got.code != 1 || got.stderr != "Shutdown triggered or timeout during lock acquisition\n" || exists("b") {
+			t.Errorf("second holder while the lock is held: %+v", got)
+		}
+		if err := os.WriteFile(file("a.stop"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-holder; got.code != 0 {
+			t.Errorf("first holder: %+v", got)
+		}
+		expect(t, []string{"lock", "-timeout", "5s", "locks/e2e", "touch " + file("b")}, 0, "")
+		if !exists("b") {
+			t.Error("the second holder's child did not run once the lock was free")
+		}
+		// -child-exit-code passes a failure on as exit 2; without it the
+		// command succeeds once the child has run.
+		expect(t, []string{"lock", "-child-exit-code", "locks/e2e", "exit 3"}, 2, "")
+		expect(t, []string{"lock", "locks/e2e", "exit 3"}, 0, "")
+		// A semaphore of two lets two holders in at once.
+		go func() {
+			holder <- beacon(t, "", "lock", "-n", "2", "locks/sem", "touch "+file("s1")+"; while [ ! -e "+file("s.stop")+" ]; do sleep 0.05; done")
+		}()
+		waitFor(t, 10*time.Second, "the first semaphore holder", func() bool { return exists("s1") })
+		expect(t, []string{"lock", "-n", "2", "-timeout", "5s", "locks/sem", "touch " + file("s2")}, 0, "")
+		if err := os.WriteFile(file("s.stop"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-holder; got.code != 0 || !exists("s2") {
+			t.Errorf("semaphore holders: %+v, second ran: %v", got, exists("s2"))
+		}
+		// A holder whose session is destroyed loses the lock: its child is
+		// stopped (SIGTERM to its process group) and the command returns.
+		go func() {
+			holder <- beacon(t, "", "lock", "-child-exit-code", "locks/lost",
+				"trap 'touch "+file("l.term")+"; exit 1' TERM; touch "+file("l.started")+"; while true; do sleep 0.05; done")
+		}()
+		waitFor(t, 10*time.Second, "the holder's child", func() bool { return exists("l.started") })
+		var sessions []struct{ ID, Name string }
+		resp, err := http.Get("http://" + addr + "/v1/session/list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&sessions)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, se := range sessions {
+			if strings.Contains(se.Name, `"locks/lost"`) {
+				req, _ := http.NewRequest(http.MethodPut, "http://"+addr+"/v1/session/destroy/"+se.ID, nil)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}
+		select {
+		case got := <-holder:
+			if got.code != 2 || !strings.Contains(got.stderr, "Lock lost, stopping the child\n") || !exists("l.term") {
+				t.Errorf("holder that lost its lock: %+v; child got SIGTERM: %v", got, exists("l.term"))
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the holder did not notice it lost the lock")
+		}
+		got = beacon(t, "", "lock", "-n", "0", "locks/sem", "true")
+		if got.code != 1 || got.stderr != "Lock holder limit must be positive\n" {
+			t.Errorf("-n 0: %+v", got)
+		}
+	})
+
+	t.Run("maint", func(t *testing.T) {
+		expect(t, []string{"services", "register", "-name", "e2e-maint", "-port", "8081"}, 0, "Registered service: e2e-maint\n")
+		expect(t, []string{"maint"}, 0, "")
+		expect(t, []string{"maint", "-enable", "-reason", "disk swap"}, 0, "Node entered maintenance mode\n")
+		expect(t, []string{"maint", "-enable", "-service", "e2e-maint", "-reason", "upgrade"}, 0, "Service entered maintenance mode\n")
+		expect(t, []string{"maint"}, 0, "Node:\n  Name:   cli-e2e\n  Reason: disk swap\n\nService:\n  ID:     e2e-maint\n  Reason: upgrade\n")
+		// In maintenance, the instance has a critical check: ?passing
+		// leaves it out once the agent has synced the check.
+		passing := func() string {
+			resp, err := http.Get("http://" + addr + "/v1/health/service/e2e-maint?passing")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return strings.TrimSpace(string(b))
+		}
+		waitFor(t, 10*time.Second, "the instance out of ?passing", func() bool { return passing() == "[]" })
+		expect(t, []string{"maint", "-disable"}, 0, "Node left maintenance mode\n")
+		expect(t, []string{"maint", "-disable", "-service", "e2e-maint"}, 0, "Service left maintenance mode\n")
+		expect(t, []string{"maint"}, 0, "")
+		waitFor(t, 10*time.Second, "the instance back in ?passing", func() bool { return strings.Contains(passing(), `"e2e-maint"`) })
+		expect(t, []string{"services", "deregister", "-id", "e2e-maint"}, 0, "Deregistered service: e2e-maint\n")
 	})
 }

@@ -258,3 +258,11 @@ func ParseMeta(h http.Header) Meta {
 	}
 	return m
 }
+
+// Transport returns what a client of another library needs to reach the
+// agent the same way: the base URL (scheme and host; "http://unix" for a
+// socket), the token and the HTTP client (its transport dials the socket
+// and carries the TLS settings).
+func (c *Client) Transport() (base url.URL, token string, hc *http.Client) {
+	return c.base, c.token, c.hc
+}
