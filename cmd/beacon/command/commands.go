@@ -35,6 +35,7 @@ func commands(m *Meta) map[string]cli.CommandFactory {
 		"maint":    func() (cli.Command, error) { return newMaint(m), nil },
 		"lock":     func() (cli.Command, error) { return newLock(m), nil },
 		"validate": func() (cli.Command, error) { return newValidate(ui), nil },
+		"watch":    func() (cli.Command, error) { return newWatch(m), nil },
 
 		"catalog":             of(parent("catalog", "Interact with the catalog", "datacenters, nodes and services")),
 		"catalog datacenters": func() (cli.Command, error) { return newCatalogDatacenters(m), nil },

@@ -323,6 +323,49 @@ func TestAgainstDevAgent(t *testing.T) {
 		}
 	})
 
+	t.Run("watch", func(t *testing.T) {
+		expect(t, []string{"kv", "put", "w/one", "1"}, 0, "Success! Data written to: w/one\n")
+		// Without a handler: the view once, as JSON.
+		got := beacon(t, "", "watch", "-type", "key", "-key", "w/one")
+		if got.code != 0 || !strings.Contains(got.stdout, `"Key": "w/one"`) || !strings.Contains(got.stdout, `"Value": "MQ=="`) {
+			t.Fatalf("watch -type key: %+v", got)
+		}
+		// With a handler: run on the first view and on every change, the
+		// view on stdin, until the command is stopped.
+		out := filepath.Join(t.TempDir(), "views")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan result, 1)
+		go func() {
+			done <- runCommandContext(t, ctx, env, "", "watch", "-type", "keyprefix", "-prefix", "w/",
+				`(echo "index=$CONSUL_INDEX"; cat) >>`+out)
+		}()
+		seen := func(s string) bool { b, _ := os.ReadFile(out); return strings.Contains(string(b), s) }
+		waitFor(t, 10*time.Second, "the handler's first run", func() bool { return seen(`"Key": "w/one"`) })
+		expect(t, []string{"kv", "put", "w/two", "2"}, 0, "Success! Data written to: w/two\n")
+		waitFor(t, 10*time.Second, "the handler's run after a change", func() bool { return seen(`"Key": "w/two"`) })
+		if b, _ := os.ReadFile(out); !regexp.MustCompile(`index=[1-9]\d*\n`).Match(b) {
+			t.Errorf("the handler did not get CONSUL_INDEX:\n%s", b)
+		}
+		cancel()
+		select {
+		case got := <-done:
+			if got.code != 0 {
+				t.Errorf("watch with a handler: %+v", got)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the watch did not stop")
+		}
+		got = beacon(t, "", "watch", "-type", "bogus")
+		if got.code != 1 || got.stderr != "Error parsing the watch: Unsupported watch type: bogus\n" {
+			t.Errorf("unknown type: %+v", got)
+		}
+		got = beacon(t, "", "watch")
+		if got.code != 1 || got.stderr != "-type is required (see beacon watch -h)\n" {
+			t.Errorf("no type: %+v", got)
+		}
+	})
+
 	t.Run("maint", func(t *testing.T) {
 		expect(t, []string{"services", "register", "-name", "e2e-maint", "-port", "8081"}, 0, "Registered service: e2e-maint\n")
 		expect(t, []string{"maint"}, 0, "")

@@ -2,6 +2,7 @@ package command
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"io"
 	"maps"
@@ -124,8 +125,15 @@ type result struct {
 // does) in-process with env as its environment.
 func runCommand(t *testing.T, env map[string]string, stdin string, args ...string) result {
 	t.Helper()
+	return runCommandContext(t, nil, env, stdin, args...)
+}
+
+// runCommandContext is runCommand under ctx (Meta.Context): ending it
+// stops a long-running command (lock, watch).
+func runCommandContext(t *testing.T, ctx context.Context, env map[string]string, stdin string, args ...string) result {
+	t.Helper()
 	ui := cli.NewMockUi()
-	m := &Meta{UI: ui, Getenv: func(k string) string { return env[k] }, Stdin: strings.NewReader(stdin)}
+	m := &Meta{UI: ui, Getenv: func(k string) string { return env[k] }, Stdin: strings.NewReader(stdin), Context: ctx}
 	table := commands(m)
 	for n := min(3, len(args)); n > 0; n-- {
 		if factory, ok := table[strings.Join(args[:n], " ")]; ok {

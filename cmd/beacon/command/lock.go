@@ -87,14 +87,9 @@ func (c *lockCommand) Run(args []string) int {
 	if prefix == "" {
 		return c.fail("Key prefix must not be empty")
 	}
-	cl, ok := c.client()
+	consul, ok := c.consulClient()
 	if !ok {
 		return 1
-	}
-	base, token, hc := cl.Transport()
-	consul, err := api.NewClient(&api.Config{Address: base.Host, Scheme: base.Scheme, Token: token, HttpClient: hc})
-	if err != nil {
-		return c.fail("Error connecting to Beacon agent: %v", err)
 	}
 	name := c.name
 	if name == "" {
@@ -105,7 +100,7 @@ func (c *lockCommand) Run(args []string) int {
 		return c.fail("Error setting up the lock: %v", err)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(c.ctx(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c.info("Attempting lock acquisition")
 	lost, err := l.acquire(ctx.Done())

@@ -21,6 +21,10 @@ type Meta struct {
 	UI     cli.Ui
 	Getenv func(string) string
 	Stdin  io.Reader
+	// Context is what long-running commands (lock, watch) run under on
+	// top of SIGINT/SIGTERM; nil is the process' lifetime. Tests end it to
+	// stop a command they run in-process.
+	Context context.Context
 }
 
 // clientCommand is the part every HTTP client command shares: its flag set
@@ -109,8 +113,14 @@ func (c *clientCommand) client() (*httpclient.Client, bool) {
 	return cl, true
 }
 
-// ctx is the context requests run under; Ctrl+C ends the process anyway.
-func (c *clientCommand) ctx() context.Context { return context.Background() }
+// ctx is the context requests run under: Meta.Context, else the process'
+// lifetime (Ctrl+C ends the process anyway).
+func (c *clientCommand) ctx() context.Context {
+	if c.Context != nil {
+		return c.Context
+	}
+	return context.Background()
+}
 
 // oneLine folds a message onto one line, so that every error is one line.
 func oneLine(s string) string {
