@@ -157,12 +157,8 @@ func (c *lockCommand) locker(consul *api.Client, prefix, name string) (*locker, 
 // (a signal); in the last two cases it stops the child first. It returns
 // the child's error, if any.
 func (c *lockCommand) runChild(ctx context.Context, child []string, lost <-chan struct{}) error {
-	var cmd *exec.Cmd
-	if c.shell {
-		cmd = exec.Command("/bin/sh", "-c", strings.Join(child, " "))
-	} else {
-		cmd = exec.Command(child[0], child[1:]...)
-	}
+	// Not tied to ctx: stopping it takes SIGTERM first, then SIGKILL.
+	cmd := childCommand(context.Background(), child, c.shell)
 	cmd.Env = append(os.Environ(), "CONSUL_LOCK_HELD=true")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if c.passStdin {
@@ -212,4 +208,13 @@ func (c *lockCommand) info(msg string) {
 	if c.verbose {
 		c.UI.Error(msg)
 	}
+}
+
+// childCommand is the child of lock or the handler of watch: args joined
+// and run by sh -c when shell is set, else args[0] exec'd with the rest.
+func childCommand(ctx context.Context, args []string, shell bool) *exec.Cmd {
+	if shell {
+		return exec.CommandContext(ctx, "/bin/sh", "-c", strings.Join(args, " "))
+	}
+	return exec.CommandContext(ctx, args[0], args[1:]...)
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -121,12 +120,7 @@ func (c *watchCommand) Run(args []string) int {
 // runHandler runs the handler once with the result on stdin. Its failure
 // is reported and the watch goes on, as Consul's does.
 func (c *watchCommand) runHandler(ctx context.Context, handler []string, result []byte, v watch.BlockingParamVal) {
-	var cmd *exec.Cmd
-	if c.shell {
-		cmd = exec.CommandContext(ctx, "/bin/sh", "-c", strings.Join(handler, " "))
-	} else {
-		cmd = exec.CommandContext(ctx, handler[0], handler[1:]...)
-	}
+	cmd := childCommand(ctx, handler, c.shell)
 	cmd.Env = os.Environ()
 	if idx, ok := v.(watch.WaitIndexVal); ok {
 		cmd.Env = append(cmd.Env, "CONSUL_INDEX="+strconv.FormatUint(uint64(idx), 10))
