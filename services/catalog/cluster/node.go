@@ -341,9 +341,6 @@ type advertisedAddr string
 func (a advertisedAddr) Network() string { return "tcp" }
 func (a advertisedAddr) String() string  { return string(a) }
 
-// NewUUID returns a random RFC 4122 version 4 UUID.
-func NewUUID() string { return ids.New() }
-
 // WaitLeader blocks until a leader is known or ctx ends.
 func (n *Node) WaitLeader(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)

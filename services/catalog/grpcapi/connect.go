@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/ids"
 	connectv1 "github.com/beaconmesh/beacon/proto/beacon/connect/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	"github.com/beaconmesh/beacon/services/catalog/ca"
-	"github.com/beaconmesh/beacon/services/catalog/cluster"
 	"github.com/beaconmesh/beacon/services/catalog/fsm"
 	"github.com/beaconmesh/beacon/services/catalog/state"
 	"github.com/hashicorp/go-memdb"
@@ -248,7 +248,7 @@ func (s *Server) ensureCA(ctx context.Context) error {
 		return err
 	}
 	next := &connectv1.CAConfig{
-		ClusterId:   cluster.NewUUID(),
+		ClusterId:   ids.New(),
 		LeafCertTtl: durationpb.New(ca.DefaultLeafTTL),
 		RootCertTtl: durationpb.New(ca.DefaultRootTTL),
 	}
@@ -367,7 +367,7 @@ func (is *intentionService) UpsertIntention(ctx context.Context, req *connectv1.
 		return resp, err
 	}
 	ni := proto.Clone(in).(*connectv1.Intention)
-	ni.Id = cluster.NewUUID() // kept only if the pair is new
+	ni.Id = ids.New() // kept only if the pair is new
 	res, err := is.s.apply(ctx, fsm.IntentionUpsertType, ni)
 	if err != nil {
 		return nil, err

@@ -4,21 +4,11 @@ import (
 	"context"
 	"errors"
 
+	"github.com/beaconmesh/beacon/platform/reason"
 	"github.com/beaconmesh/beacon/services/catalog/state"
 	"github.com/hashicorp/raft"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-)
-
-// ErrorInfo reasons (domain "beacon") the HTTP gateway turns into Consul's
-// own answers, where clients recognise those. The gateway spells them too.
-const (
-	reasonDomain = "beacon"
-	// reasonUnknownSession: a write named a session that does not exist.
-	// Consul answers a lock acquire with one with a 500 "invalid session",
-	// and patroni looks for exactly that to know its session is gone.
-	reasonUnknownSession = "UNKNOWN_SESSION"
 )
 
 // The messages clients see; the HTTP gateway maps the codes to Consul's
@@ -52,20 +42,11 @@ func toStatus(err error) error {
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return status.Error(codes.Unavailable, "timed out enqueuing the write in raft")
 	case errors.Is(err, state.ErrUnknownSession):
-		return withReason(codes.FailedPrecondition, err.Error(), reasonUnknownSession)
+		return reason.Error(codes.FailedPrecondition, err.Error(), reason.UnknownSession)
 	}
 	// What remains are semantic failures returned by the state store, such
 	// as a check on a service that is not registered.
 	return status.Error(codes.FailedPrecondition, err.Error())
-}
-
-// withReason is a status carrying an ErrorInfo with reason.
-func withReason(code codes.Code, msg, reason string) error {
-	st := status.New(code, msg)
-	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: reasonDomain}); err == nil {
-		st = d
-	}
-	return st.Err()
 }
 
 func invalid(format string, args ...any) error {

@@ -5,9 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beaconmesh/beacon/platform/ids"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
-	"github.com/beaconmesh/beacon/services/catalog/cluster"
 	"github.com/beaconmesh/beacon/services/catalog/fsm"
 	"github.com/beaconmesh/beacon/services/catalog/state"
 	"github.com/hashicorp/go-memdb"
@@ -36,7 +36,7 @@ func (ss *sessionService) CreateSession(ctx context.Context, req *kvv1.CreateSes
 		return resp, err
 	}
 	sess := proto.Clone(req.GetSession()).(*kvv1.Session)
-	sess.Id = cluster.NewUUID()
+	sess.Id = ids.New()
 	sess.CreateIndex, sess.ModifyIndex = 0, 0
 	if sess.LockDelay == nil {
 		sess.LockDelay = durationpb.New(defaultLockDelay)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -38,25 +37,6 @@ func tooLarge(msg string) error {
 // recognise by that status and text.
 func serverFault(msg string) error {
 	return &httpError{status: http.StatusInternalServerError, msg: msg}
-}
-
-// reasonUnknownSession is the ErrorInfo reason (domain "beacon") the
-// catalog gives a write naming a session that does not exist.
-const reasonUnknownSession = "UNKNOWN_SESSION"
-
-// hasReason reports whether err is a gRPC status carrying an ErrorInfo of
-// Beacon's with reason.
-func hasReason(err error, reason string) bool {
-	st, ok := status.FromError(err)
-	if !ok {
-		return false
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == "beacon" && info.GetReason() == reason {
-			return true
-		}
-	}
-	return false
 }
 
 // ErrShuttingDown is the cause the owner of the http.Server cancels request

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/beaconmesh/beacon/platform/reason"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	"github.com/beaconmesh/beacon/services/httpgw/consuljson"
 )
@@ -125,7 +126,7 @@ func (s *Server) kvPut(w http.ResponseWriter, r *http.Request) (any, error) {
 	// The batcher bounds its calls by rpcTimeout itself.
 	resp, err := s.puts.Put(r.Context(), in)
 	if err != nil {
-		if in.Acquire != "" && hasReason(err, reasonUnknownSession) {
+		if in.Acquire != "" && reason.Has(err, reason.UnknownSession) {
 			// Consul's answer, which lock clients (patroni) recognise.
 			return nil, serverFault(fmt.Sprintf("invalid session %q", in.Acquire))
 		}

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/beaconmesh/beacon/platform/reason"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -57,9 +57,7 @@ func (f *Fake) Put(ctx context.Context, in *kvv1.PutRequest) (*kvv1.PutResponse,
 	for _, id := range []string{in.GetAcquire(), in.GetRelease()} {
 		if id != "" && f.sessions[id] == nil {
 			// As the catalog answers: the reason tells the gateway.
-			st, _ := status.New(codes.FailedPrecondition, fmt.Sprintf("unknown session %q", id)).
-				WithDetails(&errdetails.ErrorInfo{Domain: "beacon", Reason: "UNKNOWN_SESSION"})
-			return nil, st.Err()
+			return nil, reason.Error(codes.FailedPrecondition, fmt.Sprintf("unknown session %q", id), reason.UnknownSession)
 		}
 	}
 	old := f.kv[in.GetKey()]
