@@ -59,20 +59,11 @@ func (c *validateCommand) Run(args []string) int {
 	return 0
 }
 
-// problemLines flattens joined errors into one line each.
+// problemLines is one line per problem Load reported.
 func problemLines(err error) []string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, problemLines(e)...)
-		}
-		return out
-	}
 	var lines []string
-	for l := range strings.SplitSeq(err.Error(), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
+	for _, p := range healthconfig.Problems(err) {
+		lines = append(lines, oneLine(p.Error()))
 	}
 	return lines
 }

@@ -128,7 +128,7 @@ func normalizeAll(file string, defs *Definitions, loc *locator) []error {
 			origin = append(origin, c.Source.Path)
 		}
 		err := s.Normalize()
-		for _, e := range flatten(err) {
+		for _, e := range Problems(err) {
 			if e == nil {
 				continue
 			}
@@ -143,7 +143,7 @@ func normalizeAll(file string, defs *Definitions, loc *locator) []error {
 	}
 	for i := range defs.Checks {
 		c := &defs.Checks[i]
-		for _, e := range flatten(c.NormalizeNodeCheck()) {
+		for _, e := range Problems(c.NormalizeNodeCheck()) {
 			if e == nil {
 				continue
 			}

@@ -54,7 +54,7 @@ func (p *problems) addErr(prefix string, err error) {
 	if err == nil {
 		return
 	}
-	for _, e := range flatten(err) {
+	for _, e := range Problems(err) {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			*p = append(*p, &FieldError{Field: joinPath(prefix, fe.Field), Err: fe.Err})
@@ -66,12 +66,13 @@ func (p *problems) addErr(prefix string, err error) {
 
 func (p problems) err() error { return errors.Join(p...) }
 
-// flatten returns the leaves of a tree of joined errors.
-func flatten(err error) []error {
+// Problems returns the leaves of a tree of joined errors, such as Load's
+// and Normalize's: one error per problem.
+func Problems(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		var out []error
 		for _, e := range j.Unwrap() {
-			out = append(out, flatten(e)...)
+			out = append(out, Problems(e)...)
 		}
 		return out
 	}
