@@ -4,7 +4,10 @@
 // (__meta_consul_tagged_address_*) and consul-template read them.
 package tagged
 
-import "net"
+import (
+	"maps"
+	"net"
+)
 
 // SegmentMetaKey is the node meta key in which Consul agents report their
 // network segment (an Enterprise feature); "" is the default segment,
@@ -32,5 +35,16 @@ func NodeAddresses(addr string) map[string]string {
 	if f := Family(addr); f != "" {
 		out["lan_"+f], out["wan_"+f] = addr, addr
 	}
+	return out
+}
+
+// NodeMeta is meta (left as it is) with what a Consul agent adds to its
+// node's meta: the network-segment key, "" for the default segment.
+func NodeMeta(meta map[string]string) map[string]string {
+	out := maps.Clone(meta)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[SegmentMetaKey] = ""
 	return out
 }

@@ -27,3 +27,17 @@ func TestNodeAddresses(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeMeta(t *testing.T) {
+	in := map[string]string{"rack": "r1"}
+	got := NodeMeta(in)
+	if want := map[string]string{"rack": "r1", SegmentMetaKey: ""}; !maps.Equal(got, want) {
+		t.Errorf("NodeMeta = %v, want %v", got, want)
+	}
+	if _, changed := in[SegmentMetaKey]; changed {
+		t.Error("NodeMeta modified its argument")
+	}
+	if got := NodeMeta(nil); !maps.Equal(got, map[string]string{SegmentMetaKey: ""}) {
+		t.Errorf("NodeMeta(nil) = %v", got)
+	}
+}

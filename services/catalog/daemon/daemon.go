@@ -192,7 +192,7 @@ func registerSelf(ctx context.Context, cfg Config, node *cluster.Node, grpcAddr 
 	host = nodeAddress(ctx, host, grpcAddr)
 	self := &catalogv1.Node{
 		Id: node.Self().Id, Node: cfg.Node, Address: host, Datacenter: cfg.Datacenter,
-		TaggedAddresses: tagged.NodeAddresses(host), Meta: map[string]string{tagged.SegmentMetaKey: ""},
+		TaggedAddresses: tagged.NodeAddresses(host), Meta: tagged.NodeMeta(nil),
 	}
 	join := &catalogv1.JoinMemberRequest{
 		Member: &catalogv1.Member{

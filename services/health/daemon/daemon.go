@@ -313,14 +313,9 @@ func (a *agent) selfMember(ctx context.Context) *catalogv1.Member {
 // advertised address, and the network-segment meta beside -node-meta.
 // Prometheus' consul_sd and consul-template read them.
 func selfNode(cfg Config, id, addr string) *catalogv1.Node {
-	meta := maps.Clone(cfg.NodeMeta)
-	if meta == nil {
-		meta = map[string]string{}
-	}
-	meta[tagged.SegmentMetaKey] = ""
 	return &catalogv1.Node{
 		Id: id, Node: cfg.Node, Address: addr, Datacenter: cfg.Datacenter,
-		TaggedAddresses: tagged.NodeAddresses(addr), Meta: meta,
+		TaggedAddresses: tagged.NodeAddresses(addr), Meta: tagged.NodeMeta(cfg.NodeMeta),
 	}
 }
 

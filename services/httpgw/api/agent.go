@@ -74,7 +74,7 @@ func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) 
 		Coord:       consuljson.InitialCoordinate(),
 		Member: consuljson.NewAgentMember(s.node, addr, 0,
 			map[string]string{"dc": s.dc, "role": "node", "id": nodeID, "build": Version}, 1),
-		Meta: map[string]string{tagged.SegmentMetaKey: ""},
+		Meta: tagged.NodeMeta(nil),
 	}, nil
 }
 
