@@ -203,6 +203,7 @@ func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 			return nil, nil, nil, fmt.Errorf("httpgw: listen: %w", err)
 		}
 	}
+	ln = api.Listener(ln)
 
 	// Every request's context derives from base, so that Run can end them
 	// all on shutdown.
