@@ -613,4 +613,24 @@ func TestKnownIndexLeavesOutUnchangedAnswers(t *testing.T) {
 	if after := read(idx, queryv1.Consistency_CONSISTENCY_UNSPECIFIED); len(after.GetInstances()) != 2 || after.GetMeta().GetUnchanged() {
 		t.Errorf("after a change: %d instances, unchanged %v; want 2, changed", len(after.GetInstances()), after.GetMeta().GetUnchanged())
 	}
+
+	// The catalog's own list of a service's instances does the same.
+	nodes := func(known uint64) *catalogv1.ServiceNodesResponse {
+		t.Helper()
+		resp, err := a.catalog().ServiceNodes(ctx, &catalogv1.ServiceNodesRequest{Service: "web",
+			Options: &queryv1.ReadOptions{KnownIndex: known}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	full := nodes(0)
+	idx = full.GetMeta().GetIndex()
+	if same := nodes(idx); len(same.GetInstances()) != 0 || !same.GetMeta().GetUnchanged() || same.GetMeta().GetIndex() != idx {
+		t.Errorf("service nodes, known_index %d: %d instances, meta %v; want none, unchanged", idx, len(same.GetInstances()), same.GetMeta())
+	}
+	register("c")
+	if after := nodes(idx); len(after.GetInstances()) != 3 || after.GetMeta().GetUnchanged() {
+		t.Errorf("service nodes after a change: %d instances, unchanged %v; want 3, changed", len(after.GetInstances()), after.GetMeta().GetUnchanged())
+	}
 }

@@ -92,11 +92,13 @@ func (c *catalogService) ServiceNodes(ctx context.Context, req *catalogv1.Servic
 	resp := &catalogv1.ServiceNodesResponse{}
 	return serveRead(ctx, c.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ServiceNodesResponse, error) {
 		return catalogv1.NewCatalogServiceClient(cc).ServiceNodes(ctx, req)
+	}, currentFirst(req.GetOptions(), func(st *state.Store) uint64 {
+		return st.ServiceNodesIndex(req.GetService(), req.GetConnect())
 	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, inst, err := st.ServiceNodes(ws, req.GetService(), req.GetTags(), req.GetNodeMeta(), req.GetConnect())
 		resp.Instances = inst
 		return idx, err
-	})
+	}))
 }
 
 func (c *catalogService) NodeServices(ctx context.Context, req *catalogv1.NodeServicesRequest) (*catalogv1.NodeServicesResponse, error) {
@@ -167,11 +169,13 @@ func (h *healthService) ServiceHealth(ctx context.Context, req *catalogv1.Servic
 	resp := &catalogv1.ServiceHealthResponse{}
 	return serveRead(ctx, h.s, req.GetOptions(), resp, &resp.Meta, func(ctx context.Context, cc *grpc.ClientConn) (*catalogv1.ServiceHealthResponse, error) {
 		return catalogv1.NewHealthServiceClient(cc).ServiceHealth(ctx, req)
+	}, currentFirst(req.GetOptions(), func(st *state.Store) uint64 {
+		return st.ServiceHealthIndex(req.GetService(), req.GetConnect())
 	}, func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
 		idx, inst, err := st.ServiceHealth(ws, req.GetService(), req.GetTags(), req.GetNodeMeta(), req.GetPassingOnly(), req.GetConnect())
 		resp.Instances = inst
 		return idx, err
-	})
+	}))
 }
 
 func (h *healthService) ListServiceHealth(ctx context.Context, req *catalogv1.ListServiceHealthRequest) (*catalogv1.ListServiceHealthResponse, error) {

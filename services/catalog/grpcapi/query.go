@@ -23,6 +23,25 @@ const (
 // answer, and returns the index the answer reflects.
 type queryFunc func(ws memdb.WatchSet, st *state.Store) (uint64, error)
 
+// currentFirst wraps fill, a read whose index index gives without running
+// it. A plain read (no min_index) that names the index of the answer its
+// caller holds (known_index) is answered with that index alone when it is
+// still current: serveRead then leaves the payload out, as it would have
+// after running fill. The gateway's shared reads of a service's health, which
+// every sidecar and load balancer polls, cost a lookup of one index row.
+func currentFirst(opts *queryv1.ReadOptions, index func(*state.Store) uint64, fill queryFunc) queryFunc {
+	known := opts.GetKnownIndex()
+	if known == 0 || opts.GetMinIndex() != 0 {
+		return fill
+	}
+	return func(ws memdb.WatchSet, st *state.Store) (uint64, error) {
+		if index(st) == known {
+			return known, nil
+		}
+		return fill(ws, st)
+	}
+}
+
 // blockingQuery runs fn under opts: it checks the read may be served here in
 // the requested mode, then reruns fn whenever what it read changes, until the
 // index passes opts.min_index or the wait ends.
@@ -57,7 +76,11 @@ func (s *Server) blockingQuery(ctx context.Context, opts *queryv1.ReadOptions, f
 	}
 	restored := false
 	for {
-		ws := memdb.NewWatchSet()
+		// A read that does not block collects nothing to watch.
+		var ws memdb.WatchSet
+		if minIndex > 0 {
+			ws = memdb.NewWatchSet()
+		}
 		st := s.fsm.State()
 		abandoned := st.AbandonCh()
 		ws.Add(abandoned)

@@ -248,7 +248,19 @@ func (s *Store) ServiceNodes(ws memdb.WatchSet, service string, tags []string, n
 		}
 		out = append(out, &catalogv1.ServiceInstance{Node: n, Service: row.svc})
 	}
-	return serviceQueryIndex(tx, service, connect, tableNodes, tableServices), out, nil
+	return serviceNodesIndex(tx, service, connect), out, nil
+}
+
+// ServiceNodesIndex is the index ServiceNodes of service would return now,
+// read without running it (see ServiceHealthIndex).
+func (s *Store) ServiceNodesIndex(service string, connect bool) uint64 {
+	tx := s.db.Txn(false)
+	defer tx.Abort()
+	return serviceNodesIndex(tx, service, connect)
+}
+
+func serviceNodesIndex(tx *memdb.Txn, service string, connect bool) uint64 {
+	return serviceQueryIndex(tx, service, connect, tableNodes, tableServices)
 }
 
 // NodeServices returns node (nil if unknown) and its service instances

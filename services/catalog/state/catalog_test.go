@@ -709,3 +709,48 @@ func TestWatchLimitFallsBackToTable(t *testing.T) {
 		t.Error("a node change past the watch limit did not fire")
 	}
 }
+
+// ServiceHealthIndex and ServiceNodesIndex give what the full queries
+// return, for a service and its mesh endpoints, through changes to an
+// instance, its node and its checks, a service that is gone and one that
+// never was.
+func TestServiceQueryIndexesMatchQueries(t *testing.T) {
+	s := fixture(t)
+	agree := func(step string) {
+		t.Helper()
+		for _, name := range []string{"web", "db", "none"} {
+			for _, connect := range []bool{false, true} {
+				hIdx, _, err := s.ServiceHealth(nil, name, nil, nil, true, connect)
+				if err != nil {
+					t.Fatal(err)
+				}
+				nIdx, _, err := s.ServiceNodes(nil, name, nil, nil, connect)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := s.ServiceHealthIndex(name, connect); got != hIdx {
+					t.Errorf("%s: ServiceHealthIndex(%s, connect %v) = %d, ServiceHealth says %d", step, name, connect, got, hIdx)
+				}
+				if got := s.ServiceNodesIndex(name, connect); got != nIdx {
+					t.Errorf("%s: ServiceNodesIndex(%s, connect %v) = %d, ServiceNodes says %d", step, name, connect, got, nIdx)
+				}
+			}
+		}
+	}
+	agree("fixture")
+	mustRegister(t, s, 10, &catalogv1.RegisterRequest{
+		Node:   node("n1", "10.0.0.1", map[string]string{"rack": "c"}),
+		Checks: []*catalogv1.HealthCheck{check("serfHealth", "", warning)},
+	})
+	agree("node meta and node check changed")
+	mustRegister(t, s, 11, &catalogv1.RegisterRequest{
+		Node: node("n2", "10.0.0.2", map[string]string{"rack": "b"}),
+		Service: &catalogv1.Service{Id: "web2-sidecar", Service: "web-sidecar-proxy",
+			Kind:  catalogv1.ServiceKind_SERVICE_KIND_CONNECT_PROXY,
+			Proxy: &catalogv1.ConnectProxyConfig{DestinationServiceName: "web"}},
+	})
+	agree("a mesh endpoint registered")
+	if idx := s.ServiceHealthIndex("web", true); idx != 11 {
+		t.Errorf("ServiceHealthIndex(web, connect) after the sidecar = %d, want 11", idx)
+	}
+}

@@ -168,7 +168,20 @@ func (s *Store) ServiceHealth(ws memdb.WatchSet, service string, tags []string, 
 		}
 		out = append(out, &catalogv1.ServiceHealth{Node: n, Service: row.svc, Checks: checks})
 	}
-	return serviceQueryIndex(tx, service, connect, tableNodes, tableServices, tableChecks), out, nil
+	return serviceHealthIndex(tx, service, connect), out, nil
+}
+
+// ServiceHealthIndex is the index ServiceHealth of service would return
+// now, read without running it: a caller holding the answer of that index
+// knows it is current, whatever its tags, node meta and passing filter.
+func (s *Store) ServiceHealthIndex(service string, connect bool) uint64 {
+	tx := s.db.Txn(false)
+	defer tx.Abort()
+	return serviceHealthIndex(tx, service, connect)
+}
+
+func serviceHealthIndex(tx *memdb.Txn, service string, connect bool) uint64 {
+	return serviceQueryIndex(tx, service, connect, tableNodes, tableServices, tableChecks)
 }
 
 // watchedChecks returns the checks of one instance of node (its node-level

@@ -201,13 +201,15 @@ func (w *writeTxn) kvSet(op kvSetOp) (bool, *kvv1.KVPair, error) {
 	}
 	w.touch(tableKVs)
 	// The new pair's index is above its tombstone's, so the tombstone no
-	// longer bears on any prefix's index.
-	n, err := w.DeleteAll(tableTombstones, "id", op.key)
+	// longer bears on any prefix's index. (Looked up first: most keys have
+	// none, and a lookup costs less than DeleteAll's iterator.)
+	tomb, err := w.First(tableTombstones, "id", op.key)
+	if err == nil && tomb != nil {
+		err = w.Delete(tableTombstones, tomb)
+		w.touch(tableTombstones)
+	}
 	if err != nil {
 		return false, nil, fmt.Errorf("delete tombstone of %q: %w", op.key, err)
-	}
-	if n > 0 {
-		w.touch(tableTombstones)
 	}
 	return true, np, nil
 }
