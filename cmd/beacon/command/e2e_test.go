@@ -233,6 +233,38 @@ func TestAgainstDevAgent(t *testing.T) {
 			return strings.Contains(beacon(t, "", "catalog", "services").stdout, "e2e-web\n")
 		})
 		expect(t, []string{"services", "deregister", "-id", "e2e-web"}, 0, "Deregistered service: e2e-web\n")
+
+		// A definition file goes through the agent's loader, and the body
+		// sent for it is one the agent takes, sidecar included.
+		def := filepath.Join(t.TempDir(), "file.hcl")
+		hcl := `service {
+  name = "e2e-file"
+  port = 8082
+  check {
+    ttl = "30s"
+  }
+  connect {
+    sidecar_service {
+      proxy {
+        upstreams = [{ destination_name = "db", local_bind_port = 9191 }]
+      }
+    }
+  }
+}
+`
+		if err := os.WriteFile(def, []byte(hcl), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, []string{"services", "register", def}, 0, "Registered service: e2e-file\n")
+		waitFor(t, 10*time.Second, "registered service and its sidecar in the catalog", func() bool {
+			out := beacon(t, "", "catalog", "services").stdout
+			return strings.Contains(out, "e2e-file\n") && strings.Contains(out, "e2e-file-sidecar-proxy\n")
+		})
+		expect(t, []string{"services", "deregister", def}, 0, "Deregistered service: e2e-file\n")
+		waitFor(t, 10*time.Second, "deregistered service and sidecar gone from the catalog", func() bool {
+			out := beacon(t, "", "catalog", "services").stdout
+			return !strings.Contains(out, "e2e-file")
+		})
 		if got := beacon(t, "", "reload"); got.code != 0 || got.stdout != "Configuration reload triggered\n" {
 			t.Errorf("reload: %+v", got)
 		}

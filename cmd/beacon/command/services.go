@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"slices"
 	"strconv"
+
+	"github.com/hashicorp/consul/api"
 )
 
 type servicesRegisterCommand struct {
@@ -22,9 +25,11 @@ func newServicesRegister(m *Meta) *servicesRegisterCommand {
 Usage: beacon services register [options] [FILE...]
 
   Registers services with the local agent (PUT /v1/agent/service/register),
-  from service definition files (JSON or HCL, with a "service" or "services"
-  key, as in the agent's -config-dir) or from flags. With files, the flags
-  fill in what the files leave out.
+  from service definition files or from flags. The files (JSON or HCL, with
+  a "service" or "services" key; a directory stands for its *.json and *.hcl
+  files) are read and checked as the agent reads its -config-dir: if any has
+  a problem, every problem is printed and nothing is registered. With files,
+  the flags fill in what the files leave out.
 
       $ beacon services register web.json
       $ beacon services register -name=web -port=80 -tag=rails`, false)
@@ -43,78 +48,74 @@ Usage: beacon services register [options] [FILE...]
 func (c *servicesRegisterCommand) Synopsis() string { return "Register services with the local agent" }
 
 // fromFlags is the service the flags describe, with only the set fields.
-func (c *servicesRegisterCommand) fromFlags() (serviceDef, error) {
-	s := serviceDef{}
-	set := func(k string, v any, ok bool) {
-		if ok {
-			s[k] = v
-		}
+func (c *servicesRegisterCommand) fromFlags() (*api.AgentServiceRegistration, error) {
+	s := &api.AgentServiceRegistration{
+		ID:         c.id,
+		Name:       c.name,
+		Address:    c.address,
+		Port:       c.port,
+		SocketPath: c.socket,
+		Kind:       api.ServiceKind(c.kind),
+		Tags:       c.tags,
 	}
-	set("ID", c.id, c.id != "")
-	set("Name", c.name, c.name != "")
-	set("Address", c.address, c.address != "")
-	set("Port", c.port, c.port != 0)
-	set("SocketPath", c.socket, c.socket != "")
-	set("Kind", c.kind, c.kind != "")
-	set("Tags", []string(c.tags), len(c.tags) > 0)
-	set("Meta", map[string]string(c.meta), len(c.meta) > 0)
-	if len(c.taggedAddresses) > 0 {
-		tagged := map[string]any{}
-		for tag, hp := range c.taggedAddresses {
-			host, port, err := net.SplitHostPort(hp)
-			if err != nil {
-				return nil, fmt.Errorf("%s=%s: %v", tag, hp, err)
-			}
-			p, err := strconv.Atoi(port)
-			if err != nil {
-				return nil, fmt.Errorf("%s=%s: port %q is not a number", tag, hp, port)
-			}
-			tagged[tag] = map[string]any{"Address": host, "Port": p}
+	if len(c.meta) > 0 {
+		s.Meta = c.meta
+	}
+	for tag, hp := range c.taggedAddresses {
+		host, port, err := net.SplitHostPort(hp)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: %v", tag, hp, err)
 		}
-		s["TaggedAddresses"] = tagged
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: port %q is not a number", tag, hp, port)
+		}
+		if s.TaggedAddresses == nil {
+			s.TaggedAddresses = map[string]api.ServiceAddress{}
+		}
+		s.TaggedAddresses[tag] = api.ServiceAddress{Address: host, Port: p}
 	}
 	return s, nil
 }
 
-// combine fills in what a file's service leaves out from the flags, as
-// Consul does: scalars only where the file has none, metadata and tagged
-// addresses merged (flags win), tags appended.
-func combine(file, flags serviceDef) {
-	for _, k := range []string{"ID", "Name", "Address", "Port", "Kind", "SocketPath"} {
-		if _, has := file[k]; !has {
-			if v, ok := flags[k]; ok {
-				file[k] = v
-			}
+// combine fills in what a file's service leaves out from the flags:
+// scalars only where the file has none, metadata and tagged addresses
+// merged (flags win), tags appended. (Consul ignores the flags when given
+// files.)
+func combine(file, flags *api.AgentServiceRegistration) {
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
 		}
 	}
-	for _, k := range []string{"Meta", "TaggedAddresses"} {
-		fv, ok := flags[k]
-		if !ok {
-			continue
-		}
-		merged := map[string]any{}
-		if m, ok := file[k].(map[string]any); ok {
-			maps.Copy(merged, m)
-		}
-		switch t := fv.(type) {
-		case map[string]string:
-			for mk, mv := range t {
-				merged[mk] = mv
-			}
-		case map[string]any:
-			maps.Copy(merged, t)
-		}
-		file[k] = merged
+	fill(&file.ID, flags.ID)
+	fill(&file.Name, flags.Name)
+	fill(&file.Address, flags.Address)
+	fill(&file.SocketPath, flags.SocketPath)
+	if file.Kind == "" {
+		file.Kind = flags.Kind
 	}
-	if tags, ok := flags["Tags"].([]string); ok {
-		var all []any
-		if l, ok := file["Tags"].([]any); ok {
-			all = append(all, l...)
+	if file.Port == 0 {
+		file.Port = flags.Port
+	}
+	if len(flags.Meta) > 0 {
+		merged := maps.Clone(file.Meta)
+		if merged == nil {
+			merged = map[string]string{}
 		}
-		for _, t := range tags {
-			all = append(all, t)
+		maps.Copy(merged, flags.Meta)
+		file.Meta = merged
+	}
+	if len(flags.TaggedAddresses) > 0 {
+		merged := maps.Clone(file.TaggedAddresses)
+		if merged == nil {
+			merged = map[string]api.ServiceAddress{}
 		}
-		file["Tags"] = all
+		maps.Copy(merged, flags.TaggedAddresses)
+		file.TaggedAddresses = merged
+	}
+	if len(flags.Tags) > 0 {
+		file.Tags = append(slices.Clone(file.Tags), flags.Tags...)
 	}
 }
 
@@ -133,13 +134,17 @@ func (c *servicesRegisterCommand) Run(args []string) int {
 	if err != nil {
 		return c.fail("Invalid Tagged Address: %v", err)
 	}
-	svcs := []serviceDef{flagSvc}
+	svcs := []*api.AgentServiceRegistration{flagSvc}
 	if len(files) > 0 {
-		if svcs, err = parseServiceFiles(files); err != nil {
+		defs, err := loadServices(c.UI, files)
+		if err != nil {
 			return c.fail("Error: %v", err)
 		}
-		for _, s := range svcs {
+		svcs = svcs[:0]
+		for i := range defs {
+			s := registration(&defs[i])
 			combine(s, flagSvc)
+			svcs = append(svcs, s)
 		}
 	}
 	cl, ok := c.client()
@@ -147,10 +152,10 @@ func (c *servicesRegisterCommand) Run(args []string) int {
 		return 1
 	}
 	for _, s := range svcs {
-		if err := cl.Put(c.ctx(), "/v1/agent/service/register", nil, map[string]any(s), nil); err != nil {
-			return c.fail("Error registering service %q: %v", s.str("Name"), err)
+		if err := cl.Put(c.ctx(), "/v1/agent/service/register", nil, s, nil); err != nil {
+			return c.fail("Error registering service %q: %v", s.Name, err)
 		}
-		c.UI.Output("Registered service: " + s.str("Name"))
+		c.UI.Output("Registered service: " + s.Name)
 	}
 	return 0
 }
@@ -191,19 +196,13 @@ func (c *servicesDeregisterCommand) Run(args []string) int {
 	}
 	ids := []string{c.id}
 	if len(files) > 0 {
-		svcs, err := parseServiceFiles(files)
+		svcs, err := loadServices(c.UI, files)
 		if err != nil {
 			return c.fail("Error: %v", err)
 		}
 		ids = ids[:0]
 		for _, s := range svcs {
-			id := s.str("ID")
-			if id == "" {
-				id = s.str("Name")
-			}
-			if id != "" {
-				ids = append(ids, id)
-			}
+			ids = append(ids, s.ID) // the name when the file gives no ID
 		}
 	}
 	cl, ok := c.client()

@@ -17,14 +17,23 @@ const webJSON = `{
   }
 }`
 
+// webBody is webJSON as the agent's loader reads it (check folded into
+// checks, defaults filled in), in consul/api's register body. The check
+// IDs the agent derives from the service ID are left out.
 const webBody = `{
   "Name": "web", "Tags": ["rails"], "Port": 80, "EnableTagOverride": true,
   "Meta": {"Version": "1"},
   "TaggedAddresses": {"lan": {"Address": "10.0.0.1", "Port": 80}},
-  "Check": {"CheckID": "web-http", "HTTP": "http://localhost/health", "Interval": "10s",
-            "Header": {"X-Probe": ["1"]}, "TLSSkipVerify": true},
-  "Checks": [{"ScriptArgs": ["/bin/true"], "Interval": "30s"}, {"TTL": "15s", "DeregisterCriticalServiceAfter": "90m"}],
-  "Connect": {"SidecarService": {"Proxy": {"Upstreams": [{"DestinationName": "db", "LocalBindPort": 9191}]}}}
+  "Weights": {"Passing": 1, "Warning": 1},
+  "Check": null,
+  "Checks": [
+    {"CheckID": "web-http", "Name": "Service 'web' check", "HTTP": "http://localhost/health", "Method": "GET",
+     "Interval": "10s", "Timeout": "10s", "Header": {"X-Probe": ["1"]}, "TLSSkipVerify": true, "Status": "critical"},
+    {"Name": "Service 'web' check", "ScriptArgs": ["/bin/true"], "Interval": "30s", "Timeout": "30s", "Status": "critical"},
+    {"Name": "Service 'web' check", "TTL": "15s", "DeregisterCriticalServiceAfter": "1h30m0s", "Status": "critical"}
+  ],
+  "Connect": {"SidecarService": {"Check": null, "Checks": null,
+    "Proxy": {"Upstreams": [{"DestinationName": "db", "LocalBindPort": 9191, "MeshGateway": {}}], "MeshGateway": {}, "Expose": {}}}}
 }`
 
 const twoHCL = `
@@ -52,7 +61,7 @@ func TestServicesRegister(t *testing.T) {
 		{
 			name:   "from flags",
 			args:   []string{"services", "register", "-name", "web", "-port", "80", "-tag", "a", "-tag", "b", "-meta", "v=1", "-tagged-address", "wan=1.2.3.4:80"},
-			want:   []exchange{reg(`{"Name":"web","Port":80,"Tags":["a","b"],"Meta":{"v":"1"},"TaggedAddresses":{"wan":{"Address":"1.2.3.4","Port":80}}}`)},
+			want:   []exchange{reg(`{"Name":"web","Port":80,"Tags":["a","b"],"Meta":{"v":"1"},"TaggedAddresses":{"wan":{"Address":"1.2.3.4","Port":80}},"Check":null,"Checks":null}`)},
 			stdout: "Registered service: web\n",
 		},
 		{
@@ -67,8 +76,9 @@ func TestServicesRegister(t *testing.T) {
 			args:  []string{"services", "register", "{{dir}}/two.hcl"},
 			files: map[string]string{"two.hcl": twoHCL},
 			want: []exchange{
-				reg(`{"Name":"api","ID":"api-1","Port":8080,"Check":{"TCP":"localhost:8080","Interval":"5s"}}`),
-				reg(`{"Name":"db","Tags":["primary"]}`),
+				reg(`{"Name":"api","ID":"api-1","Port":8080,"Weights":{"Passing":1,"Warning":1},"Check":null,
+				      "Checks":[{"Name":"Service 'api' check","TCP":"localhost:8080","Interval":"5s","Timeout":"10s","Status":"critical"}]}`),
+				reg(`{"Name":"db","Tags":["primary"],"Weights":{"Passing":1,"Warning":1},"Check":null,"Checks":null}`),
 			},
 			stdout: "Registered service: api\nRegistered service: db\n",
 		},
@@ -76,20 +86,20 @@ func TestServicesRegister(t *testing.T) {
 			name:   "flags fill in what files leave out",
 			args:   []string{"services", "register", "-address", "10.1.1.1", "-port", "1", "-tag", "extra", "-meta", "b=flag", "{{dir}}/s.json"},
 			files:  map[string]string{"s.json": `{"services":[{"Name":"x","Port":9,"Tags":["t"],"Meta":{"a":"file","b":"file"}}]}`},
-			want:   []exchange{reg(`{"Name":"x","Port":9,"Address":"10.1.1.1","Tags":["t","extra"],"Meta":{"a":"file","b":"flag"}}`)},
+			want:   []exchange{reg(`{"Name":"x","Port":9,"Address":"10.1.1.1","Tags":["t","extra"],"Meta":{"a":"file","b":"flag"},"Weights":{"Passing":1,"Warning":1},"Check":null,"Checks":null}`)},
 			stdout: "Registered service: x\n",
 		},
 		{
 			name:   "agent does not serve the route",
 			args:   []string{"services", "register", "-name", "web"},
-			want:   []exchange{{method: "PUT", path: "/v1/agent/service/register", jsonBody: `{"Name":"web"}`, notServed: true}},
+			want:   []exchange{{method: "PUT", path: "/v1/agent/service/register", jsonBody: `{"Name":"web","Check":null,"Checks":null}`, notServed: true}},
 			code:   1,
 			stderr: "Error registering service \"web\": Unexpected response code: 404 (404 page not found): the agent at {{addr}} does not serve PUT /v1/agent/service/register\n",
 		},
 		{
 			name:   "agent refuses the definition",
 			args:   []string{"services", "register", "-name", "web", "-port", "-1"},
-			want:   []exchange{{method: "PUT", path: "/v1/agent/service/register", jsonBody: `{"Name":"web","Port":-1}`, status: 400, reply: "Invalid Port"}},
+			want:   []exchange{{method: "PUT", path: "/v1/agent/service/register", jsonBody: `{"Name":"web","Port":-1,"Check":null,"Checks":null}`, status: 400, reply: "Invalid Port"}},
 			code:   1,
 			stderr: "Error registering service \"web\": Unexpected response code: 400 (Invalid Port)\n",
 		},
@@ -98,14 +108,14 @@ func TestServicesRegister(t *testing.T) {
 			args:   []string{"services", "register", "{{dir}}/bad.json"},
 			files:  map[string]string{"bad.json": `{"service":{"name":"web","prot":80}}`},
 			code:   1,
-			stderr: "Error: {{dir}}/bad.json: service[0]: unknown field \"prot\"\n",
+			stderr: "Error: {{dir}}/bad.json:1: service[0].prot: unknown key\n",
 		},
 		{
 			name:   "file without services",
 			args:   []string{"services", "register", "{{dir}}/agent.hcl"},
 			files:  map[string]string{"agent.hcl": `datacenter = "dc1"`},
 			code:   1,
-			stderr: "Error: {{dir}}/agent.hcl: no service definitions (want a \"service\" or \"services\" key)\n",
+			stderr: "Error: no service definitions in {{dir}}/agent.hcl (want a \"service\" or \"services\" key)\n",
 		},
 		{
 			name:   "unknown format",
@@ -119,7 +129,7 @@ func TestServicesRegister(t *testing.T) {
 			args:   []string{"services", "register", "{{dir}}/web.json"},
 			files:  map[string]string{"web.json": `{"service": {"name": "web",}}`},
 			code:   1,
-			stderr: "Error: {{dir}}/web.json: invalid character '}' looking for beginning of object key string\n",
+			stderr: "Error: {{dir}}/web.json:1: invalid character '}' looking for beginning of object key string\n",
 		},
 		{
 			name:   "nothing to register",
