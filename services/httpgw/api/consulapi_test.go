@@ -322,3 +322,33 @@ func TestConsulAPIStatusOperatorAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// consul/api's UseCache reads report the cache through QueryMeta, and its
+// MaxAge and StaleIfError become Cache-Control.
+func TestConsulAPICachedReads(t *testing.T) {
+	e, _ := cachedEnv(t)
+	c := newConsulClient(t, e)
+	opts := &consulapi.QueryOptions{UseCache: true}
+
+	entries, meta, err := c.Health().Service("web", "", false, opts)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("Health().Service = %d entries, %v", len(entries), err)
+	}
+	if meta.CacheHit {
+		t.Errorf("the first cached read is a hit: %+v", meta)
+	}
+	_, meta, err = c.Health().Service("web", "", false, opts)
+	if err != nil || !meta.CacheHit || meta.CacheAge != 0 || meta.LastIndex == 0 {
+		t.Errorf("second cached read: meta %+v, err %v; want a hit of age 0 with an index", meta, err)
+	}
+
+	if _, meta, err = c.Catalog().Services(opts); err != nil || meta.CacheHit {
+		t.Fatalf("Catalog().Services: meta %+v, err %v; want a miss", meta, err)
+	}
+	if _, meta, err = c.Catalog().Services(opts); err != nil || !meta.CacheHit {
+		t.Fatalf("Catalog().Services again: meta %+v, err %v; want a hit", meta, err)
+	}
+	if _, meta, err = c.Catalog().Services(&consulapi.QueryOptions{UseCache: true, MaxAge: time.Nanosecond}); err != nil || meta.CacheHit {
+		t.Errorf("Catalog().Services with MaxAge 1ns: meta %+v, err %v; want a miss", meta, err)
+	}
+}

@@ -96,6 +96,10 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 	if tok := requestToken(r, q); tok != "" {
 		r = r.WithContext(token.With(r.Context(), tok))
 	}
+	if kind := cacheKinds[e.pattern]; kind != noCache && method == http.MethodGet && q.Has("cached") && !q.Has("consistent") {
+		s.cache.serve(rec, r, q, kind, run)
+		return
+	}
 	if share, join := batchMode(e.pattern, q); share && method == http.MethodGet {
 		if !s.batches.serve(rec, r, join, run) {
 			e.fail(s, rec, r, method, context.Cause(r.Context()))

@@ -78,6 +78,8 @@ func readOptions(q url.Values) (*queryv1.ReadOptions, string, error) {
 	switch {
 	case stale && consistent:
 		return nil, "", badRequest("Cannot specify ?stale with ?consistent, conflicting semantics.")
+	case consistent && q.Has("cached"):
+		return nil, "", badRequest("Cannot specify ?cached with ?consistent, conflicting semantics.")
 	case stale:
 		opts.Consistency = queryv1.Consistency_CONSISTENCY_STALE
 		mode = "stale"

@@ -44,6 +44,7 @@ type Server struct {
 	metrics *metrics
 	prom    http.Handler
 	batches *batches
+	cache   *agentCache
 	puts    *putbatch.Batcher
 
 	// gatherer is opts.Gatherer and the gateway's own metrics, which
@@ -69,6 +70,7 @@ func New(opts Options) (*Server, error) {
 		mux:     http.NewServeMux(),
 		metrics: newMetrics(),
 		batches: newBatches(),
+		cache:   newAgentCache(),
 		puts:    putbatch.New(b.KV, rpcTimeout),
 	}
 	if s.log == nil {
@@ -119,6 +121,9 @@ func (s *Server) register(table []route) {
 		s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { ep.serve(s, w, r) })
 	}
 }
+
+// Close stops the background refreshes of cached reads.
+func (s *Server) Close() { s.cache.close() }
 
 func (s *Server) observe(route, method string, code int, d time.Duration) {
 	s.metrics.observe(route, method, code, d)

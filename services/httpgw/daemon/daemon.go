@@ -225,6 +225,7 @@ func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 	}
 	cleanup = func() {
 		stop(nil)
+		handler.Close()
 		_ = ln.Close()
 		_ = conn.Close()
 		if agentConn != nil {
