@@ -264,6 +264,7 @@ func TestInvalidFiles(t *testing.T) {
 		{"unsupported check kind", "c.hcl", "check {\n  name = \"dns\"\n  udp = \"a:53\"\n  interval = \"5s\"\n}", []string{"c.hcl:3: ", "check[0].udp", "not supported"}},
 		{"node check without name", "c.json", "{\"check\": {\"ttl\": \"5s\"}}", []string{"c.json:1: ", "name", "is required"}},
 		{"wrong extension", "x.yaml", "a: b", []string{"x.yaml: ", "unknown format"}},
+		{"proxy config number out of range", "r.json", "{\"service\": {\"name\": \"web\", \"connect\": {\"sidecar_service\": {\"proxy\": {\n\"config\": {\"limit\": 1e999}}}}}}", []string{"r.json:2: ", "config", "out of range"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

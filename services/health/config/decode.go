@@ -431,40 +431,49 @@ func plainConfigHook(from, to reflect.Type, data any) (any, error) {
 	if to != anyMapType {
 		return data, nil
 	}
-	return plain(data), nil
+	return plain(data)
 }
 
-func plain(v any) any {
+func plain(v any) (any, error) {
+	each := func(n int, at func(int) any) ([]any, error) {
+		out := make([]any, n)
+		for i := range out {
+			var err error
+			if out[i], err = plain(at(i)); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
 	switch x := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = plain(e)
+			p, err := plain(e)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = p
 		}
-		return out
+		return out, nil
 	case []map[string]any:
 		if len(x) == 1 {
 			return plain(x[0])
 		}
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plain(e)
-		}
-		return out
+		return each(len(x), func(i int) any { return x[i] })
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plain(e)
-		}
-		return out
+		return each(len(x), func(i int) any { return x[i] })
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
-			return i
+			return i, nil
 		}
-		f, _ := x.Float64()
-		return f
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("number %s is out of range", x)
+		}
+		return f, nil
 	case int:
-		return int64(x)
+		return int64(x), nil
 	}
-	return v
+	return v, nil
 }
