@@ -76,7 +76,7 @@ func registration(s *healthconfig.Service) *api.AgentServiceRegistration {
 	checks := append(append([]healthconfig.Check(nil), s.Check...), s.Checks...)
 	for i := range checks {
 		c := checkRegistration(&checks[i])
-		if c.CheckID == derivedCheckID(s.ID, i, len(checks)) {
+		if c.CheckID == healthconfig.DerivedCheckID(s.ID, i, len(checks)) {
 			c.CheckID = ""
 		}
 		r.Checks = append(r.Checks, c)
@@ -111,15 +111,6 @@ func registration(s *healthconfig.Service) *api.AgentServiceRegistration {
 		}
 	}
 	return r
-}
-
-// derivedCheckID is the ID the agent gives check i of n of service id when
-// the definition names none (see healthconfig.Service.Normalize).
-func derivedCheckID(id string, i, n int) string {
-	if n > 1 {
-		return fmt.Sprintf("service:%s:%d", id, i+1)
-	}
-	return "service:" + id
 }
 
 func checkRegistration(c *healthconfig.Check) *api.AgentServiceCheck {

@@ -129,10 +129,7 @@ func (s *Service) Normalize() error {
 		c := &s.Checks[i]
 		c.ServiceID = s.ID
 		if c.ID == "" {
-			c.ID = "service:" + s.ID
-			if len(s.Checks) > 1 {
-				c.ID = fmt.Sprintf("service:%s:%d", s.ID, i+1)
-			}
+			c.ID = DerivedCheckID(s.ID, i, len(s.Checks))
 		}
 		if c.Name == "" {
 			c.Name = fmt.Sprintf("Service '%s' check", s.Name)
@@ -576,4 +573,14 @@ func (s *Service) compact() {
 	if s.Connect != nil && s.Connect.SidecarService != nil {
 		s.Connect.SidecarService.compact()
 	}
+}
+
+// DerivedCheckID is the ID a service's check i of n gets when its
+// definition names none, as Consul's agent derives it: "service:<id>", or
+// "service:<id>:<i+1>" when the service has several checks.
+func DerivedCheckID(serviceID string, i, n int) string {
+	if n > 1 {
+		return fmt.Sprintf("service:%s:%d", serviceID, i+1)
+	}
+	return "service:" + serviceID
 }
