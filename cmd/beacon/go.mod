@@ -18,6 +18,7 @@ replace github.com/beaconmesh/beacon/services/proxy => ../../services/proxy
 
 require (
 	github.com/beaconmesh/beacon/platform v0.0.0-00010101000000-000000000000
+	github.com/beaconmesh/beacon/proto v0.0.0
 	github.com/beaconmesh/beacon/services/catalog v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/services/dnsgw v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/services/health v0.0.0-00010101000000-000000000000
@@ -27,6 +28,7 @@ require (
 	github.com/hashicorp/consul/api v1.34.5
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/prometheus/client_golang v1.25.0
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -35,7 +37,6 @@ require (
 	github.com/Masterminds/sprig/v3 v3.2.3 // indirect
 	github.com/armon/go-metrics v0.4.1 // indirect
 	github.com/armon/go-radix v1.0.0 // indirect
-	github.com/beaconmesh/beacon/proto v0.0.0 // indirect
 	github.com/benbjohnson/immutable v0.4.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/bgentry/speakeasy v0.1.0 // indirect
@@ -87,5 +88,4 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 	google.golang.org/grpc v1.85.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/beaconmesh/beacon/platform/ids"
+	"github.com/beaconmesh/beacon/platform/logging"
 	catalogd "github.com/beaconmesh/beacon/services/catalog/daemon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,6 +42,8 @@ type Config struct {
 	// DataDir, when set, makes the dev agent durable.
 	DataDir string
 	Logger  *slog.Logger
+	// Logs, when set, monitors Logger for GET /v1/agent/monitor.
+	Logs *logging.Monitor
 	// Banner receives the startup banner (nil: none).
 	Banner io.Writer
 	// Version is printed in the banner.

@@ -47,6 +47,6 @@ func startNodeAgent(cfg Config, ls *Listeners, grpcAddr, nodeID string, logger *
 	h.EnableScriptChecks = cfg.EnableScriptChecks
 	h.SkipMembership = true
 	h.Reload = cfg.Reload
-	h.Logger, h.Registerer = logger, reg
+	h.Logger, h.Registerer, h.Logs = logger, reg, cfg.Logs
 	start("agent", func(ctx context.Context) error { return healthd.Run(ctx, h) })
 }

@@ -83,7 +83,8 @@ func (c *agentCommand) Run(args []string) int {
 		c.ui.Error("beacon agent: " + err.Error())
 		return 1
 	}
-	cfg.Logger = logging.New(os.Stderr, level, logJSON)
+	cfg.Logs = logging.NewMonitor()
+	cfg.Logger = cfg.Logs.Logger(logging.New(os.Stderr, level, logJSON))
 	cfg.Banner = os.Stdout
 	cfg.Version = Version
 	if err := cfg.Validate(); err != nil {

@@ -16,6 +16,11 @@ import (
 
 	"github.com/beaconmesh/beacon/cmd/beacon/agent"
 	"github.com/beaconmesh/beacon/cmd/beacon/httpclient"
+	"github.com/beaconmesh/beacon/platform/logging"
+	"github.com/beaconmesh/beacon/platform/rpcclient"
+	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
+	consulapi "github.com/hashicorp/consul/api"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // testLog routes the agent's logs to t.Log until the test ends.
@@ -38,11 +43,20 @@ func (w *testLog) Write(p []byte) (int, error) {
 // returns its HTTP address once it has a leader.
 func startDevAgent(t *testing.T) string {
 	t.Helper()
+	addr, _ := startDevAgentAddrs(t)
+	return addr
+}
+
+// startDevAgentAddrs is startDevAgent, returning the catalog's gRPC
+// address too.
+func startDevAgentAddrs(t *testing.T) (httpAddr, grpcAddr string) {
+	t.Helper()
 	cfg := agent.DefaultConfig()
 	cfg.Node = "cli-e2e"
 	cfg.HTTPPort, cfg.DNSPort, cfg.GRPCPort, cfg.AgentPort = 0, 0, 0, 0
 	logs := &testLog{t: t}
-	cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.Logs = logging.NewMonitor()
+	cfg.Logger = cfg.Logs.Logger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ls, err := agent.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +90,7 @@ func startDevAgent(t *testing.T) string {
 		_, err := cl.Get(context.Background(), "/v1/status/leader", nil, &leader)
 		return err == nil && leader != ""
 	})
-	return addr
+	return addr, ls.GRPC.Addr().String()
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -99,7 +113,7 @@ func TestAgainstDevAgent(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a dev agent")
 	}
-	addr := startDevAgent(t)
+	addr, grpcAddr := startDevAgentAddrs(t)
 	env := map[string]string{"CONSUL_HTTP_ADDR": "http://" + addr}
 	beacon := func(t *testing.T, stdin string, args ...string) result {
 		t.Helper()
@@ -421,5 +435,110 @@ func TestAgainstDevAgent(t *testing.T) {
 		expect(t, []string{"maint"}, 0, "")
 		waitFor(t, 10*time.Second, "the instance back in ?passing", func() bool { return strings.Contains(passing(), `"e2e-maint"`) })
 		expect(t, []string{"services", "deregister", "-id", "e2e-maint"}, 0, "Deregistered service: e2e-maint\n")
+	})
+
+	t.Run("monitor", func(t *testing.T) {
+		// The agent logs a reload at info: reload until the monitor, which
+		// attaches at some point, has shown one.
+		stopReloading := make(chan struct{})
+		var reloads sync.WaitGroup
+		reloads.Go(func() {
+			for {
+				select {
+				case <-stopReloading:
+					return
+				case <-time.After(100 * time.Millisecond):
+					beacon(t, "", "reload")
+				}
+			}
+		})
+		defer func() { close(stopReloading); reloads.Wait() }()
+
+		// consul/api's Monitor and MonitorJSON, which consul monitor uses.
+		consul, err := consulapi.NewClient(&consulapi.Config{Address: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, asJSON := range []bool{false, true} {
+			stop := make(chan struct{})
+			monitor := consul.Agent().Monitor
+			if asJSON {
+				monitor = consul.Agent().MonitorJSON
+			}
+			lines, err := monitor("debug", stop, nil)
+			if err != nil {
+				t.Fatalf("Monitor (json %v): %v", asJSON, err)
+			}
+			deadline := time.After(10 * time.Second)
+		read:
+			for {
+				select {
+				case line := <-lines:
+					if !strings.Contains(line, "reloaded service definitions") {
+						continue
+					}
+					if asJSON != strings.HasPrefix(line, "{") {
+						t.Errorf("json %v: line %q", asJSON, line)
+					}
+					break read
+				case <-deadline:
+					t.Fatalf("json %v: no reload logged within 10s", asJSON)
+				}
+			}
+			close(stop)
+		}
+
+		// beacon monitor shows the same until it is stopped.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		got := runCommandContext(t, ctx, env, "", "monitor", "-log-level", "debug")
+		if got.code != 0 || !strings.Contains(got.stdout, "reloaded service definitions") {
+			t.Errorf("beacon monitor: code %d, stdout %q, stderr %q; want the reload logged", got.code, got.stdout, got.stderr)
+		}
+		expect(t, []string{"monitor", "-log-level", "loud"}, 1, "")
+	})
+
+	t.Run("force-leave", func(t *testing.T) {
+		// A member that joins and never heartbeats fails.
+		conn, err := rpcclient.Dial(rpcclient.Config{Addrs: []string{grpcAddr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_, err = catalogv1.NewMembershipServiceClient(conn).JoinMember(context.Background(), &catalogv1.JoinMemberRequest{
+			Member: &catalogv1.Member{Name: "ghost", Address: "127.0.0.9", Port: 8301, Tags: map[string]string{"role": "node", "dc": "dc1"}},
+			Node:   &catalogv1.Node{Node: "ghost", Address: "127.0.0.9"},
+			Ttl:    durationpb.New(time.Second),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status := func() string {
+			got := beacon(t, "", "members", "-status", ".*")
+			for _, line := range strings.Split(got.stdout, "\n") {
+				if f := strings.Fields(line); len(f) > 2 && f[0] == "ghost" {
+					return f[2]
+				}
+			}
+			return ""
+		}
+		waitFor(t, 10*time.Second, "ghost failed", func() bool { return status() == "failed" })
+		expect(t, []string{"force-leave", "ghost"}, 0, "")
+		if got := status(); got != "left" {
+			t.Errorf("after force-leave ghost is %q, want left", got)
+		}
+		nodes := beacon(t, "", "catalog", "nodes")
+		if strings.Contains(nodes.stdout, "ghost") {
+			t.Errorf("after force-leave the catalog still lists ghost: %q", nodes.stdout)
+		}
+		expect(t, []string{"force-leave", "-prune", "ghost"}, 0, "")
+		if got := status(); got != "" {
+			t.Errorf("after force-leave -prune ghost is %q, want gone", got)
+		}
+		got := expect(t, []string{"force-leave", "nobody"}, 1, "")
+		if !strings.Contains(got.stderr, "No node found with name 'nobody'") || strings.Count(strings.TrimSpace(got.stderr), "\n") != 0 {
+			t.Errorf("force-leave of an unknown node: stderr %q", got.stderr)
+		}
+		expect(t, []string{"force-leave"}, 1, "")
 	})
 }

@@ -43,6 +43,7 @@ const (
 	IntentionUpsertType MessageType = 11 // connectv1.Intention
 	IntentionDeleteType MessageType = 12 // connectv1.DeleteIntentionRequest
 	KVPutBatchType      MessageType = 13 // kvv1.PutBatchRequest
+	MemberRemoveType    MessageType = 14 // catalogv1.LeaveMemberRequest (prune)
 
 	// IgnoreUnknownTypeFlag marks a command type that replicas which do not
 	// know it may skip (with a warning) instead of stopping.
@@ -71,6 +72,8 @@ func newMessage(t MessageType) proto.Message {
 		return &catalogv1.JoinMemberRequest{}
 	case MemberStatusType:
 		return &catalogv1.Member{}
+	case MemberRemoveType:
+		return &catalogv1.LeaveMemberRequest{}
 	case CAStateType:
 		return &connectv1.CAState{}
 	case IntentionUpsertType:
@@ -218,6 +221,9 @@ func (f *FSM) apply(idx uint64, msg proto.Message) *Result {
 		res.OK = res.Err == nil
 	case *catalogv1.Member:
 		res.Err = st.MemberSetStatus(idx, m)
+		res.OK = res.Err == nil
+	case *catalogv1.LeaveMemberRequest:
+		res.Err = st.MemberRemove(idx, m.GetName())
 		res.OK = res.Err == nil
 	case *connectv1.CAState:
 		res.Err = st.CASet(idx, m)

@@ -43,6 +43,8 @@ func toStatus(err error) error {
 		return status.Error(codes.Unavailable, "timed out enqueuing the write in raft")
 	case errors.Is(err, state.ErrUnknownSession):
 		return reason.Error(codes.FailedPrecondition, err.Error(), reason.UnknownSession)
+	case errors.Is(err, state.ErrUnknownMember):
+		return status.Error(codes.NotFound, err.Error())
 	}
 	// What remains are semantic failures returned by the state store, such
 	// as a check on a service that is not registered.

@@ -134,7 +134,13 @@ func (ms *membershipService) LeaveMember(ctx context.Context, req *catalogv1.Lea
 	}); ok {
 		return resp, err
 	}
-	res, err := ms.s.apply(ctx, fsm.MemberStatusType, &catalogv1.Member{Name: req.GetName(), Status: catalogv1.MemberStatus_MEMBER_STATUS_LEFT})
+	var res *fsm.Result
+	var err error
+	if req.GetPrune() {
+		res, err = ms.s.apply(ctx, fsm.MemberRemoveType, &catalogv1.LeaveMemberRequest{Name: req.GetName()})
+	} else {
+		res, err = ms.s.apply(ctx, fsm.MemberStatusType, &catalogv1.Member{Name: req.GetName(), Status: catalogv1.MemberStatus_MEMBER_STATUS_LEFT})
+	}
 	if err != nil {
 		return nil, err
 	}

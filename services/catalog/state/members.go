@@ -97,6 +97,34 @@ func (s *Store) MemberSetStatus(idx uint64, m *catalogv1.Member) error {
 	return nil
 }
 
+// MemberRemove forgets member name at Raft index idx: its node goes with
+// every service and check, as when it leaves, and so does its row in the
+// member list.
+func (s *Store) MemberRemove(idx uint64, name string) error {
+	err := s.write(idx, func(w *writeTxn) error {
+		raw, err := w.First(tableMembers, "id", name)
+		if err != nil {
+			return fmt.Errorf("look up member: %w", err)
+		}
+		if raw == nil {
+			return ErrUnknownMember
+		}
+		m := raw.(*catalogv1.Member)
+		if err := w.deleteNode(m.GetName()); err != nil {
+			return err
+		}
+		if err := w.Delete(tableMembers, m); err != nil {
+			return fmt.Errorf("delete member: %w", err)
+		}
+		w.touch(tableMembers)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove member %q: %w", name, err)
+	}
+	return nil
+}
+
 // ensureCheckIfNode upserts c when its node is still registered (a failed
 // member's node may have been deregistered through the catalog API).
 func (w *writeTxn) ensureCheckIfNode(node string, c *catalogv1.HealthCheck) error {

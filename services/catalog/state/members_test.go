@@ -114,3 +114,40 @@ func TestMembersSortServersFirst(t *testing.T) {
 		t.Errorf("order (-want +got):\n%s", d)
 	}
 }
+
+// MemberRemove forgets a member: its node, services and checks, and its
+// row; an unknown member is ErrUnknownMember.
+func TestMemberRemove(t *testing.T) {
+	s := New()
+	join := &catalogv1.JoinMemberRequest{
+		Member: &catalogv1.Member{Name: "ghost", Address: "10.0.0.7", Port: 8301, Tags: map[string]string{"role": "node"}},
+		Node:   &catalogv1.Node{Node: "ghost", Address: "10.0.0.7"},
+	}
+	if err := s.MemberJoin(10, join); err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, s, 11, &catalogv1.RegisterRequest{Node: node("ghost", "10.0.0.7", nil), Service: svc("web1", "web", 80)})
+	if err := s.MemberSetStatus(12, &catalogv1.Member{Name: "ghost", Status: catalogv1.MemberStatus_MEMBER_STATUS_FAILED}); err != nil {
+		t.Fatal(err)
+	}
+	ws := memdb.NewWatchSet()
+	if _, _, err := s.Members(ws); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MemberRemove(13, "ghost"); err != nil {
+		t.Fatal(err)
+	}
+	if !fired(ws) {
+		t.Error("removing a member did not wake a members watcher")
+	}
+	idx, members, err := s.Members(nil)
+	if err != nil || len(members) != 0 || idx != 13 {
+		t.Errorf("Members after remove = %d, %v, %v; want index 13, none", idx, members, err)
+	}
+	if _, n, _, err := s.NodeServices(nil, "ghost"); err != nil || n != nil {
+		t.Errorf("the removed member's node = %v, %v; want none", n, err)
+	}
+	if err := s.MemberRemove(14, "ghost"); !errors.Is(err, ErrUnknownMember) {
+		t.Errorf("removing it again: %v, want ErrUnknownMember", err)
+	}
+}

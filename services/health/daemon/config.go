@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/beaconmesh/beacon/platform/ids"
+	"github.com/beaconmesh/beacon/platform/logging"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -85,6 +86,10 @@ type Config struct {
 	Reload <-chan struct{}
 	// Logger receives the agent's logs (default: discarded).
 	Logger *slog.Logger
+	// Logs, when set, is the monitor of Logger's records that the agent's
+	// Monitor call (GET /v1/agent/monitor) streams; without it that call
+	// is UNIMPLEMENTED.
+	Logs *logging.Monitor
 	// Registerer receives the agent's metrics (nil: none).
 	Registerer prometheus.Registerer
 }

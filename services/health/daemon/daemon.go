@@ -193,7 +193,7 @@ func newAgent(cfg Config, logger *slog.Logger) (_ *agent, err error) {
 
 func (a *agent) run(ctx context.Context) error {
 	srv := rpcserver.New(rpcserver.Config{Logger: a.logger.With("component", "grpc"), Registerer: a.cfg.Registerer})
-	agentv1.RegisterAgentServiceServer(srv, grpcapi.New(a.state, a, a.mesh))
+	agentv1.RegisterAgentServiceServer(srv, grpcapi.New(a.state, a, a.mesh, a.cfg.Logs))
 	srv.Health.SetServingStatus(agentv1.AgentService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 
 	srvCtx, stopServer := context.WithCancel(context.WithoutCancel(ctx))

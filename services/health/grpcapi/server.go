@@ -9,6 +9,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/beaconmesh/beacon/platform/logging"
 	"github.com/beaconmesh/beacon/platform/token"
 	agentv1 "github.com/beaconmesh/beacon/proto/beacon/agent/v1"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
@@ -49,12 +50,14 @@ type Server struct {
 	state State
 	life  Lifecycle
 	mesh  Mesh
+	logs  *logging.Monitor
 }
 
-// New returns a Server over an agent's state, lifecycle and Connect side;
-// without a mesh the Connect calls are UNIMPLEMENTED.
-func New(state State, life Lifecycle, mesh Mesh) *Server {
-	return &Server{state: state, life: life, mesh: mesh}
+// New returns a Server over an agent's state, lifecycle, Connect side and
+// log monitor; without a mesh the Connect calls are UNIMPLEMENTED, and
+// without a monitor Monitor is.
+func New(state State, life Lifecycle, mesh Mesh, logs *logging.Monitor) *Server {
+	return &Server{state: state, life: life, mesh: mesh, logs: logs}
 }
 
 // Self describes the agent.

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"net"
 	"net/http"
@@ -16,6 +17,8 @@ import (
 	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 	"github.com/beaconmesh/beacon/services/httpgw/consuljson"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Version is the Consul version whose HTTP API the gateway speaks. Clients
@@ -143,6 +146,33 @@ func (s *Server) agentReload(w http.ResponseWriter, r *http.Request) (any, error
 // leaves and exits.
 func (s *Server) agentLeave(w http.ResponseWriter, r *http.Request) (any, error) {
 	if _, err := callAgent(s, r, AgentClient.Leave, &agentv1.LeaveRequest{}); err != nil {
+		return nil, err
+	}
+	return emptyOK, nil
+}
+
+// agentForceLeave is PUT /v1/agent/force-leave/:node[?prune]: the member
+// is marked left and its node deregistered, or with ?prune forgotten. An
+// agent that is in fact alive joins again, as in Consul.
+func (s *Server) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, error) {
+	node, err := pathName(r, "node")
+	if err != nil {
+		return nil, err
+	}
+	if s.b.Members == nil {
+		return nil, errNoAgent
+	}
+	prune, err := boolFlag(r.URL.Query(), "prune")
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), rpcTimeout)
+	defer cancel()
+	if _, err := s.b.Members.LeaveMember(ctx, &catalogv1.LeaveMemberRequest{Name: node, Prune: prune}); err != nil {
+		if status.Code(err) == codes.NotFound {
+			// Consul's words and status for a name it does not know.
+			return nil, &httpError{status: http.StatusInternalServerError, msg: fmt.Sprintf("agent: No node found with name '%s'", node)}
+		}
 		return nil, err
 	}
 	return emptyOK, nil

@@ -78,6 +78,12 @@ type SnapshotClient interface {
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[operatorv1.RestoreRequest, operatorv1.RestoreResponse], error)
 }
 
+// MembershipClient is the part of beacon.catalog.v1.MembershipService the
+// gateway uses (force-leave).
+type MembershipClient interface {
+	LeaveMember(ctx context.Context, in *catalogv1.LeaveMemberRequest, opts ...grpc.CallOption) (*catalogv1.LeaveMemberResponse, error)
+}
+
 // CAClient is beacon.connect.v1.CAService, the built-in Connect CA.
 type CAClient interface {
 	Roots(ctx context.Context, in *connectv1.RootsRequest, opts ...grpc.CallOption) (*connectv1.RootsResponse, error)
@@ -113,6 +119,7 @@ type AgentClient interface {
 	Maintenance(ctx context.Context, in *agentv1.MaintenanceRequest, opts ...grpc.CallOption) (*agentv1.MaintenanceResponse, error)
 	ConnectLeaf(ctx context.Context, in *agentv1.ConnectLeafRequest, opts ...grpc.CallOption) (*agentv1.ConnectLeafResponse, error)
 	ConnectAuthorize(ctx context.Context, in *agentv1.ConnectAuthorizeRequest, opts ...grpc.CallOption) (*agentv1.ConnectAuthorizeResponse, error)
+	Monitor(ctx context.Context, in *agentv1.MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[agentv1.MonitorResponse], error)
 }
 
 // Backend is every service the gateway calls: the catalog's, and the node
@@ -129,6 +136,8 @@ type Backend struct {
 	// CA and Intentions serve /v1/connect/*.
 	CA         CAClient
 	Intentions IntentionClient
+	// Members serves /v1/agent/force-leave.
+	Members MembershipClient
 	// Agent serves /v1/agent/*; nil when no node agent is configured, and
 	// then those routes answer 503 (all but /v1/agent/self, which falls
 	// back to what the catalog knows).
@@ -150,6 +159,7 @@ func NewBackend(conn grpc.ClientConnInterface) Backend {
 
 		CA:         connectv1.NewCAServiceClient(conn),
 		Intentions: connectv1.NewIntentionServiceClient(conn),
+		Members:    catalogv1.NewMembershipServiceClient(conn),
 	}
 }
 

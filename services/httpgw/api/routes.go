@@ -75,6 +75,8 @@ func (s *Server) routes() []route {
 		{GET, "/v1/agent/members", s.needAgent(s.agentMembers), nil},
 		{PUT, "/v1/agent/reload", s.needAgent(s.agentReload), nil},
 		{PUT, "/v1/agent/leave", s.needAgent(s.agentLeave), nil},
+		{GET, "/v1/agent/monitor", s.needAgent(s.agentMonitor), nil},
+		{PUT, "/v1/agent/force-leave/{name...}", s.agentForceLeave, nil},
 		{PUT, "/v1/agent/maintenance", s.needAgent(s.agentNodeMaintenance), nil},
 		{GET, "/v1/agent/services", s.needAgent(s.agentServices), nil},
 		{GET, "/v1/agent/service/{id...}", s.needAgent(s.agentService), nil},

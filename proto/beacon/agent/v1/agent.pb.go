@@ -1673,6 +1673,105 @@ func (x *ConnectAuthorizeResponse) GetReason() string {
 	return ""
 }
 
+type MonitorRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// trace, debug, info, warn or error; empty means info.
+	Level string `protobuf:"bytes,1,opt,name=level,proto3" json:"level,omitempty"`
+	// Lines as JSON objects rather than text.
+	Json          bool `protobuf:"varint,2,opt,name=json,proto3" json:"json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MonitorRequest) Reset() {
+	*x = MonitorRequest{}
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MonitorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MonitorRequest) ProtoMessage() {}
+
+func (x *MonitorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MonitorRequest.ProtoReflect.Descriptor instead.
+func (*MonitorRequest) Descriptor() ([]byte, []int) {
+	return file_beacon_agent_v1_agent_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *MonitorRequest) GetLevel() string {
+	if x != nil {
+		return x.Level
+	}
+	return ""
+}
+
+func (x *MonitorRequest) GetJson() bool {
+	if x != nil {
+		return x.Json
+	}
+	return false
+}
+
+type MonitorResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One log line, without its final newline.
+	Line          string `protobuf:"bytes,1,opt,name=line,proto3" json:"line,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MonitorResponse) Reset() {
+	*x = MonitorResponse{}
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MonitorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MonitorResponse) ProtoMessage() {}
+
+func (x *MonitorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_beacon_agent_v1_agent_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MonitorResponse.ProtoReflect.Descriptor instead.
+func (*MonitorResponse) Descriptor() ([]byte, []int) {
+	return file_beacon_agent_v1_agent_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *MonitorResponse) GetLine() string {
+	if x != nil {
+		return x.Line
+	}
+	return ""
+}
+
 var File_beacon_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_beacon_agent_v1_agent_proto_rawDesc = "" +
@@ -1774,8 +1873,12 @@ const file_beacon_agent_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"authorized\x18\x01 \x01(\bR\n" +
 	"authorized\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason2\xce\n" +
-	"\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\":\n" +
+	"\x0eMonitorRequest\x12\x14\n" +
+	"\x05level\x18\x01 \x01(\tR\x05level\x12\x12\n" +
+	"\x04json\x18\x02 \x01(\bR\x04json\"%\n" +
+	"\x0fMonitorResponse\x12\x12\n" +
+	"\x04line\x18\x01 \x01(\tR\x04line2\x9e\v\n" +
 	"\fAgentService\x12C\n" +
 	"\x04Self\x12\x1c.beacon.agent.v1.SelfRequest\x1a\x1d.beacon.agent.v1.SelfResponse\x12L\n" +
 	"\aMembers\x12\x1f.beacon.agent.v1.MembersRequest\x1a .beacon.agent.v1.MembersResponse\x12[\n" +
@@ -1793,7 +1896,8 @@ const file_beacon_agent_v1_agent_proto_rawDesc = "" +
 	"\x05Leave\x12\x1d.beacon.agent.v1.LeaveRequest\x1a\x1e.beacon.agent.v1.LeaveResponse\x12X\n" +
 	"\vMaintenance\x12#.beacon.agent.v1.MaintenanceRequest\x1a$.beacon.agent.v1.MaintenanceResponse\x12X\n" +
 	"\vConnectLeaf\x12#.beacon.agent.v1.ConnectLeafRequest\x1a$.beacon.agent.v1.ConnectLeafResponse\x12g\n" +
-	"\x10ConnectAuthorize\x12(.beacon.agent.v1.ConnectAuthorizeRequest\x1a).beacon.agent.v1.ConnectAuthorizeResponseB<Z:github.com/beaconmesh/beacon/proto/beacon/agent/v1;agentv1b\x06proto3"
+	"\x10ConnectAuthorize\x12(.beacon.agent.v1.ConnectAuthorizeRequest\x1a).beacon.agent.v1.ConnectAuthorizeResponse\x12N\n" +
+	"\aMonitor\x12\x1f.beacon.agent.v1.MonitorRequest\x1a .beacon.agent.v1.MonitorResponse0\x01B<Z:github.com/beaconmesh/beacon/proto/beacon/agent/v1;agentv1b\x06proto3"
 
 var (
 	file_beacon_agent_v1_agent_proto_rawDescOnce sync.Once
@@ -1807,7 +1911,7 @@ func file_beacon_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_beacon_agent_v1_agent_proto_rawDescData
 }
 
-var file_beacon_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_beacon_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_beacon_agent_v1_agent_proto_goTypes = []any{
 	(*AgentConfig)(nil),               // 0: beacon.agent.v1.AgentConfig
 	(*SelfRequest)(nil),               // 1: beacon.agent.v1.SelfRequest
@@ -1842,36 +1946,38 @@ var file_beacon_agent_v1_agent_proto_goTypes = []any{
 	(*ConnectLeafResponse)(nil),       // 30: beacon.agent.v1.ConnectLeafResponse
 	(*ConnectAuthorizeRequest)(nil),   // 31: beacon.agent.v1.ConnectAuthorizeRequest
 	(*ConnectAuthorizeResponse)(nil),  // 32: beacon.agent.v1.ConnectAuthorizeResponse
-	nil,                               // 33: beacon.agent.v1.SelfResponse.MetaEntry
-	(*v1.Member)(nil),                 // 34: beacon.catalog.v1.Member
-	(*v1.Service)(nil),                // 35: beacon.catalog.v1.Service
-	(v1.HealthStatus)(0),              // 36: beacon.catalog.v1.HealthStatus
-	(*v1.CheckDefinition)(nil),        // 37: beacon.catalog.v1.CheckDefinition
-	(*v1.HealthCheck)(nil),            // 38: beacon.catalog.v1.HealthCheck
-	(*v11.ReadOptions)(nil),           // 39: beacon.query.v1.ReadOptions
-	(*v11.ReadMeta)(nil),              // 40: beacon.query.v1.ReadMeta
-	(*v12.IssuedCert)(nil),            // 41: beacon.connect.v1.IssuedCert
+	(*MonitorRequest)(nil),            // 33: beacon.agent.v1.MonitorRequest
+	(*MonitorResponse)(nil),           // 34: beacon.agent.v1.MonitorResponse
+	nil,                               // 35: beacon.agent.v1.SelfResponse.MetaEntry
+	(*v1.Member)(nil),                 // 36: beacon.catalog.v1.Member
+	(*v1.Service)(nil),                // 37: beacon.catalog.v1.Service
+	(v1.HealthStatus)(0),              // 38: beacon.catalog.v1.HealthStatus
+	(*v1.CheckDefinition)(nil),        // 39: beacon.catalog.v1.CheckDefinition
+	(*v1.HealthCheck)(nil),            // 40: beacon.catalog.v1.HealthCheck
+	(*v11.ReadOptions)(nil),           // 41: beacon.query.v1.ReadOptions
+	(*v11.ReadMeta)(nil),              // 42: beacon.query.v1.ReadMeta
+	(*v12.IssuedCert)(nil),            // 43: beacon.connect.v1.IssuedCert
 }
 var file_beacon_agent_v1_agent_proto_depIdxs = []int32{
 	0,  // 0: beacon.agent.v1.SelfResponse.config:type_name -> beacon.agent.v1.AgentConfig
-	34, // 1: beacon.agent.v1.SelfResponse.member:type_name -> beacon.catalog.v1.Member
-	33, // 2: beacon.agent.v1.SelfResponse.meta:type_name -> beacon.agent.v1.SelfResponse.MetaEntry
-	34, // 3: beacon.agent.v1.MembersResponse.members:type_name -> beacon.catalog.v1.Member
-	35, // 4: beacon.agent.v1.ListServicesResponse.services:type_name -> beacon.catalog.v1.Service
-	35, // 5: beacon.agent.v1.GetServiceResponse.service:type_name -> beacon.catalog.v1.Service
-	36, // 6: beacon.agent.v1.CheckRegistration.status:type_name -> beacon.catalog.v1.HealthStatus
-	37, // 7: beacon.agent.v1.CheckRegistration.definition:type_name -> beacon.catalog.v1.CheckDefinition
-	35, // 8: beacon.agent.v1.SidecarService.service:type_name -> beacon.catalog.v1.Service
+	36, // 1: beacon.agent.v1.SelfResponse.member:type_name -> beacon.catalog.v1.Member
+	35, // 2: beacon.agent.v1.SelfResponse.meta:type_name -> beacon.agent.v1.SelfResponse.MetaEntry
+	36, // 3: beacon.agent.v1.MembersResponse.members:type_name -> beacon.catalog.v1.Member
+	37, // 4: beacon.agent.v1.ListServicesResponse.services:type_name -> beacon.catalog.v1.Service
+	37, // 5: beacon.agent.v1.GetServiceResponse.service:type_name -> beacon.catalog.v1.Service
+	38, // 6: beacon.agent.v1.CheckRegistration.status:type_name -> beacon.catalog.v1.HealthStatus
+	39, // 7: beacon.agent.v1.CheckRegistration.definition:type_name -> beacon.catalog.v1.CheckDefinition
+	37, // 8: beacon.agent.v1.SidecarService.service:type_name -> beacon.catalog.v1.Service
 	9,  // 9: beacon.agent.v1.SidecarService.checks:type_name -> beacon.agent.v1.CheckRegistration
-	35, // 10: beacon.agent.v1.RegisterServiceRequest.service:type_name -> beacon.catalog.v1.Service
+	37, // 10: beacon.agent.v1.RegisterServiceRequest.service:type_name -> beacon.catalog.v1.Service
 	9,  // 11: beacon.agent.v1.RegisterServiceRequest.checks:type_name -> beacon.agent.v1.CheckRegistration
 	10, // 12: beacon.agent.v1.RegisterServiceRequest.sidecar_service:type_name -> beacon.agent.v1.SidecarService
-	38, // 13: beacon.agent.v1.ListChecksResponse.checks:type_name -> beacon.catalog.v1.HealthCheck
+	40, // 13: beacon.agent.v1.ListChecksResponse.checks:type_name -> beacon.catalog.v1.HealthCheck
 	9,  // 14: beacon.agent.v1.RegisterCheckRequest.check:type_name -> beacon.agent.v1.CheckRegistration
-	36, // 15: beacon.agent.v1.UpdateCheckRequest.status:type_name -> beacon.catalog.v1.HealthStatus
-	39, // 16: beacon.agent.v1.ConnectLeafRequest.options:type_name -> beacon.query.v1.ReadOptions
-	40, // 17: beacon.agent.v1.ConnectLeafResponse.meta:type_name -> beacon.query.v1.ReadMeta
-	41, // 18: beacon.agent.v1.ConnectLeafResponse.cert:type_name -> beacon.connect.v1.IssuedCert
+	38, // 15: beacon.agent.v1.UpdateCheckRequest.status:type_name -> beacon.catalog.v1.HealthStatus
+	41, // 16: beacon.agent.v1.ConnectLeafRequest.options:type_name -> beacon.query.v1.ReadOptions
+	42, // 17: beacon.agent.v1.ConnectLeafResponse.meta:type_name -> beacon.query.v1.ReadMeta
+	43, // 18: beacon.agent.v1.ConnectLeafResponse.cert:type_name -> beacon.connect.v1.IssuedCert
 	1,  // 19: beacon.agent.v1.AgentService.Self:input_type -> beacon.agent.v1.SelfRequest
 	3,  // 20: beacon.agent.v1.AgentService.Members:input_type -> beacon.agent.v1.MembersRequest
 	5,  // 21: beacon.agent.v1.AgentService.ListServices:input_type -> beacon.agent.v1.ListServicesRequest
@@ -1887,23 +1993,25 @@ var file_beacon_agent_v1_agent_proto_depIdxs = []int32{
 	27, // 31: beacon.agent.v1.AgentService.Maintenance:input_type -> beacon.agent.v1.MaintenanceRequest
 	29, // 32: beacon.agent.v1.AgentService.ConnectLeaf:input_type -> beacon.agent.v1.ConnectLeafRequest
 	31, // 33: beacon.agent.v1.AgentService.ConnectAuthorize:input_type -> beacon.agent.v1.ConnectAuthorizeRequest
-	2,  // 34: beacon.agent.v1.AgentService.Self:output_type -> beacon.agent.v1.SelfResponse
-	4,  // 35: beacon.agent.v1.AgentService.Members:output_type -> beacon.agent.v1.MembersResponse
-	6,  // 36: beacon.agent.v1.AgentService.ListServices:output_type -> beacon.agent.v1.ListServicesResponse
-	8,  // 37: beacon.agent.v1.AgentService.GetService:output_type -> beacon.agent.v1.GetServiceResponse
-	12, // 38: beacon.agent.v1.AgentService.RegisterService:output_type -> beacon.agent.v1.RegisterServiceResponse
-	14, // 39: beacon.agent.v1.AgentService.DeregisterService:output_type -> beacon.agent.v1.DeregisterServiceResponse
-	16, // 40: beacon.agent.v1.AgentService.ListChecks:output_type -> beacon.agent.v1.ListChecksResponse
-	18, // 41: beacon.agent.v1.AgentService.RegisterCheck:output_type -> beacon.agent.v1.RegisterCheckResponse
-	20, // 42: beacon.agent.v1.AgentService.DeregisterCheck:output_type -> beacon.agent.v1.DeregisterCheckResponse
-	22, // 43: beacon.agent.v1.AgentService.UpdateCheck:output_type -> beacon.agent.v1.UpdateCheckResponse
-	24, // 44: beacon.agent.v1.AgentService.Reload:output_type -> beacon.agent.v1.ReloadResponse
-	26, // 45: beacon.agent.v1.AgentService.Leave:output_type -> beacon.agent.v1.LeaveResponse
-	28, // 46: beacon.agent.v1.AgentService.Maintenance:output_type -> beacon.agent.v1.MaintenanceResponse
-	30, // 47: beacon.agent.v1.AgentService.ConnectLeaf:output_type -> beacon.agent.v1.ConnectLeafResponse
-	32, // 48: beacon.agent.v1.AgentService.ConnectAuthorize:output_type -> beacon.agent.v1.ConnectAuthorizeResponse
-	34, // [34:49] is the sub-list for method output_type
-	19, // [19:34] is the sub-list for method input_type
+	33, // 34: beacon.agent.v1.AgentService.Monitor:input_type -> beacon.agent.v1.MonitorRequest
+	2,  // 35: beacon.agent.v1.AgentService.Self:output_type -> beacon.agent.v1.SelfResponse
+	4,  // 36: beacon.agent.v1.AgentService.Members:output_type -> beacon.agent.v1.MembersResponse
+	6,  // 37: beacon.agent.v1.AgentService.ListServices:output_type -> beacon.agent.v1.ListServicesResponse
+	8,  // 38: beacon.agent.v1.AgentService.GetService:output_type -> beacon.agent.v1.GetServiceResponse
+	12, // 39: beacon.agent.v1.AgentService.RegisterService:output_type -> beacon.agent.v1.RegisterServiceResponse
+	14, // 40: beacon.agent.v1.AgentService.DeregisterService:output_type -> beacon.agent.v1.DeregisterServiceResponse
+	16, // 41: beacon.agent.v1.AgentService.ListChecks:output_type -> beacon.agent.v1.ListChecksResponse
+	18, // 42: beacon.agent.v1.AgentService.RegisterCheck:output_type -> beacon.agent.v1.RegisterCheckResponse
+	20, // 43: beacon.agent.v1.AgentService.DeregisterCheck:output_type -> beacon.agent.v1.DeregisterCheckResponse
+	22, // 44: beacon.agent.v1.AgentService.UpdateCheck:output_type -> beacon.agent.v1.UpdateCheckResponse
+	24, // 45: beacon.agent.v1.AgentService.Reload:output_type -> beacon.agent.v1.ReloadResponse
+	26, // 46: beacon.agent.v1.AgentService.Leave:output_type -> beacon.agent.v1.LeaveResponse
+	28, // 47: beacon.agent.v1.AgentService.Maintenance:output_type -> beacon.agent.v1.MaintenanceResponse
+	30, // 48: beacon.agent.v1.AgentService.ConnectLeaf:output_type -> beacon.agent.v1.ConnectLeafResponse
+	32, // 49: beacon.agent.v1.AgentService.ConnectAuthorize:output_type -> beacon.agent.v1.ConnectAuthorizeResponse
+	34, // 50: beacon.agent.v1.AgentService.Monitor:output_type -> beacon.agent.v1.MonitorResponse
+	35, // [35:51] is the sub-list for method output_type
+	19, // [19:35] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1920,7 +2028,7 @@ func file_beacon_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_beacon_agent_v1_agent_proto_rawDesc), len(file_beacon_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

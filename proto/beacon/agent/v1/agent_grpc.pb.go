@@ -38,6 +38,7 @@ const (
 	AgentService_Maintenance_FullMethodName       = "/beacon.agent.v1.AgentService/Maintenance"
 	AgentService_ConnectLeaf_FullMethodName       = "/beacon.agent.v1.AgentService/ConnectLeaf"
 	AgentService_ConnectAuthorize_FullMethodName  = "/beacon.agent.v1.AgentService/ConnectAuthorize"
+	AgentService_Monitor_FullMethodName           = "/beacon.agent.v1.AgentService/Monitor"
 )
 
 // AgentServiceClient is the client API for AgentService service.
@@ -95,6 +96,12 @@ type AgentServiceClient interface {
 	// certificate URI may connect to a target service, by the intentions and
 	// the default policy (Consul's /v1/agent/connect/authorize).
 	ConnectAuthorize(ctx context.Context, in *ConnectAuthorizeRequest, opts ...grpc.CallOption) (*ConnectAuthorizeResponse, error)
+	// Monitor streams the agent's log lines at a level and above, whatever
+	// level the agent itself logs at, until the caller cancels (Consul's
+	// /v1/agent/monitor). The first message is empty: it says the agent is
+	// watching. A caller too slow for the lines loses some, and is told how
+	// many in a line of their own.
+	Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MonitorResponse], error)
 }
 
 type agentServiceClient struct {
@@ -255,6 +262,25 @@ func (c *agentServiceClient) ConnectAuthorize(ctx context.Context, in *ConnectAu
 	return out, nil
 }
 
+func (c *agentServiceClient) Monitor(ctx context.Context, in *MonitorRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MonitorResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AgentService_ServiceDesc.Streams[0], AgentService_Monitor_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[MonitorRequest, MonitorResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentService_MonitorClient = grpc.ServerStreamingClient[MonitorResponse]
+
 // AgentServiceServer is the server API for AgentService service.
 // All implementations must embed UnimplementedAgentServiceServer
 // for forward compatibility.
@@ -310,6 +336,12 @@ type AgentServiceServer interface {
 	// certificate URI may connect to a target service, by the intentions and
 	// the default policy (Consul's /v1/agent/connect/authorize).
 	ConnectAuthorize(context.Context, *ConnectAuthorizeRequest) (*ConnectAuthorizeResponse, error)
+	// Monitor streams the agent's log lines at a level and above, whatever
+	// level the agent itself logs at, until the caller cancels (Consul's
+	// /v1/agent/monitor). The first message is empty: it says the agent is
+	// watching. A caller too slow for the lines loses some, and is told how
+	// many in a line of their own.
+	Monitor(*MonitorRequest, grpc.ServerStreamingServer[MonitorResponse]) error
 	mustEmbedUnimplementedAgentServiceServer()
 }
 
@@ -364,6 +396,9 @@ func (UnimplementedAgentServiceServer) ConnectLeaf(context.Context, *ConnectLeaf
 }
 func (UnimplementedAgentServiceServer) ConnectAuthorize(context.Context, *ConnectAuthorizeRequest) (*ConnectAuthorizeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ConnectAuthorize not implemented")
+}
+func (UnimplementedAgentServiceServer) Monitor(*MonitorRequest, grpc.ServerStreamingServer[MonitorResponse]) error {
+	return status.Error(codes.Unimplemented, "method Monitor not implemented")
 }
 func (UnimplementedAgentServiceServer) mustEmbedUnimplementedAgentServiceServer() {}
 func (UnimplementedAgentServiceServer) testEmbeddedByValue()                      {}
@@ -656,6 +691,17 @@ func _AgentService_ConnectAuthorize_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AgentService_Monitor_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(MonitorRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AgentServiceServer).Monitor(m, &grpc.GenericServerStream[MonitorRequest, MonitorResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AgentService_MonitorServer = grpc.ServerStreamingServer[MonitorResponse]
+
 // AgentService_ServiceDesc is the grpc.ServiceDesc for AgentService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -724,6 +770,12 @@ var AgentService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AgentService_ConnectAuthorize_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Monitor",
+			Handler:       _AgentService_Monitor_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "beacon/agent/v1/agent.proto",
 }

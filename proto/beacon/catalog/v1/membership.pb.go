@@ -381,8 +381,11 @@ func (x *HeartbeatResponse) GetKnown() bool {
 }
 
 type LeaveMemberRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Forget the member too: it leaves the member list instead of staying
+	// there as left (Consul's force-leave -prune).
+	Prune         bool `protobuf:"varint,2,opt,name=prune,proto3" json:"prune,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -422,6 +425,13 @@ func (x *LeaveMemberRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *LeaveMemberRequest) GetPrune() bool {
+	if x != nil {
+		return x.Prune
+	}
+	return false
 }
 
 type LeaveMemberResponse struct {
@@ -591,9 +601,10 @@ const file_beacon_catalog_v1_membership_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\")\n" +
 	"\x11HeartbeatResponse\x12\x14\n" +
-	"\x05known\x18\x01 \x01(\bR\x05known\"(\n" +
+	"\x05known\x18\x01 \x01(\bR\x05known\">\n" +
 	"\x12LeaveMemberRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"E\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05prune\x18\x02 \x01(\bR\x05prune\"E\n" +
 	"\x13LeaveMemberResponse\x12.\n" +
 	"\x04meta\x18\x01 \x01(\v2\x1a.beacon.query.v1.WriteMetaR\x04meta\"L\n" +
 	"\x12ListMembersRequest\x126\n" +

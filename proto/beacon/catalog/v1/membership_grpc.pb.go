@@ -40,7 +40,9 @@ type MembershipServiceClient interface {
 	JoinMember(ctx context.Context, in *JoinMemberRequest, opts ...grpc.CallOption) (*JoinMemberResponse, error)
 	// Heartbeat keeps a member alive for ttl more.
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
-	// LeaveMember marks a member left and deregisters its services and checks.
+	// LeaveMember marks a member left and deregisters its services and checks
+	// (or, with prune, forgets it). Agents call it to leave; operators call it
+	// on a failed member (consul force-leave).
 	LeaveMember(ctx context.Context, in *LeaveMemberRequest, opts ...grpc.CallOption) (*LeaveMemberResponse, error)
 	// ListMembers lists every member, alive, failed or left.
 	ListMembers(ctx context.Context, in *ListMembersRequest, opts ...grpc.CallOption) (*ListMembersResponse, error)
@@ -109,7 +111,9 @@ type MembershipServiceServer interface {
 	JoinMember(context.Context, *JoinMemberRequest) (*JoinMemberResponse, error)
 	// Heartbeat keeps a member alive for ttl more.
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
-	// LeaveMember marks a member left and deregisters its services and checks.
+	// LeaveMember marks a member left and deregisters its services and checks
+	// (or, with prune, forgets it). Agents call it to leave; operators call it
+	// on a failed member (consul force-leave).
 	LeaveMember(context.Context, *LeaveMemberRequest) (*LeaveMemberResponse, error)
 	// ListMembers lists every member, alive, failed or left.
 	ListMembers(context.Context, *ListMembersRequest) (*ListMembersResponse, error)

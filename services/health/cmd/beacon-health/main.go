@@ -68,7 +68,8 @@ func main() {
 		}
 		cfg.NodeMeta[k] = v
 	}
-	cfg.Logger = logging.New(os.Stderr, level, logJSON)
+	cfg.Logs = logging.NewMonitor()
+	cfg.Logger = cfg.Logs.Logger(logging.New(os.Stderr, level, logJSON))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg.Registerer = reg
