@@ -38,9 +38,6 @@ func (s *Server) agentMonitor(w http.ResponseWriter, r *http.Request) (any, erro
 		return nil, &agentError{err: err}
 	}
 	rc := http.NewResponseController(w)
-	// The stream outlives the server's read timeout, which would otherwise
-	// end the request's context; the client leaving still ends it.
-	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/beaconmesh/beacon/platform/token"
+	queryv1 "github.com/beaconmesh/beacon/proto/beacon/query/v1"
 )
 
 // Agent caching: the ?cached reads of Consul's agents. A read that allows
@@ -149,9 +149,16 @@ func cacheKey(r *http.Request, q url.Values) (key, base string) {
 // serve answers r, a GET with ?cached of a route of the given kind, whose
 // handler is run.
 func (c *agentCache) serve(w http.ResponseWriter, r *http.Request, q url.Values, kind cacheKind, run func(http.ResponseWriter, *http.Request)) {
+	// ?index and ?wait shape only the wait, so they are not in the reads
+	// the cache makes: they are checked here, as the handler would.
+	opts, _, err := readOptions(q)
+	if err != nil {
+		writeText(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	key, base := cacheKey(r, q)
 	if kind == refreshCache {
-		c.serveRefresh(w, r, q, key, base, run)
+		c.serveRefresh(w, r, opts, key, base, run)
 		return
 	}
 	cc, err := parseCacheControl(r.Header.Get("Cache-Control"))
@@ -159,7 +166,7 @@ func (c *agentCache) serve(w http.ResponseWriter, r *http.Request, q url.Values,
 		writeText(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if _, blocking := q["index"]; blocking {
+	if opts.GetMinIndex() > 0 {
 		// A simple cache does not block: the read goes to the catalog.
 		w.Header().Set("X-Cache", "MISS")
 		run(w, r)
@@ -197,7 +204,7 @@ func (c *agentCache) serve(w http.ResponseWriter, r *http.Request, q url.Values,
 
 // serveRefresh answers r from a background-refreshed entry, starting one
 // on a miss.
-func (c *agentCache) serveRefresh(w http.ResponseWriter, r *http.Request, q url.Values, key, base string, run func(http.ResponseWriter, *http.Request)) {
+func (c *agentCache) serveRefresh(w http.ResponseWriter, r *http.Request, opts *queryv1.ReadOptions, key, base string, run func(http.ResponseWriter, *http.Request)) {
 	now := time.Now()
 	c.mu.Lock()
 	e := c.entries[key]
@@ -225,18 +232,12 @@ func (c *agentCache) serveRefresh(w http.ResponseWriter, r *http.Request, q url.
 		c.mu.Unlock()
 	}
 
-	// A blocking read waits for the cached answer to pass its index.
-	after, _ := strconv.ParseUint(q.Get("index"), 10, 64)
+	// A blocking read waits for the cached answer to pass its index, for
+	// the wait readOptions worked out (default, cap and jitter).
+	after := opts.GetMinIndex()
 	var deadline <-chan time.Time
 	if after > 0 {
-		wait := defaultWait
-		if d, err := time.ParseDuration(q.Get("wait")); err == nil && d > 0 {
-			wait = min(d, maxWait)
-		}
-		if j := int64(wait / jitterFraction); j > 0 {
-			wait += time.Duration(rand.Int64N(j))
-		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(opts.GetMaxWait().AsDuration())
 		defer t.Stop()
 		deadline = t.C
 	}

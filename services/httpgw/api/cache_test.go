@@ -65,17 +65,6 @@ func cacheHeaders(t *testing.T, step string, r response, hit bool, minAge int) {
 	}
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func registerWeb3(t *testing.T, f *fakecatalog.Fake) {
 	t.Helper()
 	_, err := f.Register(context.Background(), &catalogv1.RegisterRequest{Node: &catalogv1.Node{Node: "n1"}, SkipNodeUpdate: true,
@@ -97,7 +86,7 @@ func TestCachedHealthReadIsRefreshedInBackground(t *testing.T) {
 	if n := entries(t, first); n != 2 {
 		t.Fatalf("first read: %d entries, want 2", n)
 	}
-	waitUntil(t, "the background refresh blocks on the catalog", func() bool { return e.fake.Waiters() == 1 })
+	waitFor(t, "the background refresh blocks on the catalog", func() bool { return e.fake.Waiters() == 1 })
 
 	second := e.get(path)
 	cacheHeaders(t, "second read", second, true, 0)
@@ -145,7 +134,7 @@ func TestCachedHealthReadIsRefreshedInBackground(t *testing.T) {
 	// the answer has not been known current.
 	e.fake.SetError("ServiceHealth", status.Error(codes.Unavailable, "no leader"))
 	e.fake.Touch() // the refresh's blocking read returns; its next one fails
-	waitUntil(t, "the refresh fails", func() bool { return e.fake.Waiters() == 0 })
+	waitFor(t, "the refresh fails", func() bool { return e.fake.Waiters() == 0 })
 	time.Sleep(1100 * time.Millisecond)
 	stale := e.get(path)
 	cacheHeaders(t, "read while the catalog fails", stale, true, 1)
@@ -153,10 +142,17 @@ func TestCachedHealthReadIsRefreshedInBackground(t *testing.T) {
 		t.Errorf("read while the catalog fails: %d entries, want 3", n)
 	}
 	e.fake.SetError("ServiceHealth", nil)
-	waitUntil(t, "the refresh recovers", func() bool {
+	waitFor(t, "the refresh recovers", func() bool {
 		r := e.get(path)
 		return r.header.Get("Age") == "0" && e.fake.Waiters() == 1
 	})
+
+	// The wait's parameters are checked as on any read.
+	for _, bad := range []string{"&index=abc", "&index=-1", "&index=1&wait=soon"} {
+		if r := e.get(path + bad); r.status != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", bad, r.status)
+		}
+	}
 
 	// ?cached does not mix with ?consistent.
 	r := e.get(path + "&consistent")
@@ -167,7 +163,7 @@ func TestCachedHealthReadIsRefreshedInBackground(t *testing.T) {
 
 	// Closing the gateway stops the refresh.
 	s.Close()
-	waitUntil(t, "the refresh stops", func() bool { return e.fake.Waiters() == 0 })
+	waitFor(t, "the refresh stops", func() bool { return e.fake.Waiters() == 0 })
 }
 
 // The catalog's service list with ?cached: kept as fetched, served however
