@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -211,4 +212,58 @@ func TestCheckKeyRestoresSpareWrites(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A long history with many unknown writes nobody saw, and a failed CAS in
+// its middle that only the unknown write just before it explains: the
+// writes put back to explain it must not leave the search to consider
+// them against the whole rest of the history.
+func TestCheckKeyLongHistoryStaysFast(t *testing.T) {
+	// Each operation takes effect at its point (10 apart, in the order
+	// built) and spans a random interval around it, so that neighbours
+	// overlap as concurrent clients' do.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ops []op
+	var at int64
+	step := func(o func(call, ret int64) op) {
+		ops = append(ops, o(at-rng.Int64N(25), at+1+rng.Int64N(25)))
+		at += 10
+	}
+	idx := uint64(0)
+	for i := range 300 {
+		v := fmt.Sprintf("v%d", i)
+		step(func(c, r int64) op { return put(0, "k", v, outOK, c, r) })
+		idx++
+		step(func(c, r int64) op { return read(1, "k", modeConsistent, v, idx, c, r) })
+		if i%30 == 15 {
+			// One after the other: the CAS fails only if the unknown
+			// write took effect, and the rest of the history follows.
+			h := fmt.Sprintf("hidden%d", i)
+			at += 50
+			ops = append(ops,
+				put(0, "k", v, outOK, at, at+5),
+				put(2, "k", h, outUnknown, at+10, at+15),
+				cas(3, "k", v, "next", outFail, at+20, at+25))
+			at += 80
+			continue
+		}
+		if i%10 == 5 {
+			u := fmt.Sprintf("u%d", i)
+			step(func(c, r int64) op { return put(2, "k", u, outUnknown, c, r) })
+			// An unknown write that did take effect is overwritten unseen.
+			step(func(c, r int64) op { return put(0, "k", v+"'", outOK, c, r) })
+			step(func(c, r int64) op { return read(1, "k", modeConsistent, v+"'", idx, c, r) })
+		}
+	}
+
+	pops := porcupineOps(ops, 4)
+	start := time.Now()
+	v := checkKey(pops, time.Now().Add(30*time.Second))
+	if v.Result != porcupine.Ok {
+		t.Fatalf("checkKey = %v after %d rounds (%d of %d spare writes put back), want Ok", v.Result, v.Rounds, v.Restored, v.Spare)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("checkKey took %v over %d operations", took, len(pops))
+	}
+	t.Logf("Ok over %d operations: %d of %d spare writes put back, %d rounds, %v", len(pops), v.Restored, v.Spare, v.Rounds, time.Since(start))
 }
