@@ -65,6 +65,11 @@ func TestHostileRequests(t *testing.T) {
 		{"no Host", "GET /v1/kv/a HTTP/1.1\r\n\r\n", 400},
 		{"script in name", request("GET", "/v1/catalog/service/%3Cscript%3Ealert(1)%3C%2Fscript%3E", ""), anyNon5xx},
 		{"script in session", request("GET", "/v1/session/info/%3Cscript%3E", ""), anyNon5xx},
+		{"script in force-leave", request("PUT", "/v1/agent/force-leave/%3Cscript%3E", ""), 404},
+		{"cached with a negative index", request("GET", "/v1/health/service/web?cached&index=-1", ""), 400},
+		{"cached with an absurd wait", request("GET", "/v1/health/service/web?cached&index=1&wait=forever", ""), 400},
+		{"cached and consistent", request("GET", "/v1/catalog/services?cached&consistent", ""), 400},
+		{"cached with a bad max-age", request("GET", "/v1/catalog/services?cached", "", "Cache-Control: max-age=forever"), 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

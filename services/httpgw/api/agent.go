@@ -170,8 +170,9 @@ func (s *Server) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, e
 	defer cancel()
 	if _, err := s.b.Members.LeaveMember(ctx, &catalogv1.LeaveMemberRequest{Name: node, Prune: prune}); err != nil {
 		if status.Code(err) == codes.NotFound {
-			// Consul's words and status for a name it does not know.
-			return nil, &httpError{status: http.StatusInternalServerError, msg: fmt.Sprintf("agent: No node found with name '%s'", node)}
+			// Consul's words for a name it does not know, as a 404: Consul
+			// answers 500, but an unknown name is no server fault.
+			return nil, &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("agent: No node found with name '%s'", node)}
 		}
 		return nil, err
 	}
