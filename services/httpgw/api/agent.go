@@ -166,7 +166,7 @@ func (s *Server) agentForceLeave(w http.ResponseWriter, r *http.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), rpcTimeout)
+	ctx, cancel := callContext(r, nil)
 	defer cancel()
 	if _, err := s.b.Members.LeaveMember(ctx, &catalogv1.LeaveMemberRequest{Name: node, Prune: prune}); err != nil {
 		if status.Code(err) == codes.NotFound {

@@ -97,13 +97,19 @@ func appendBatchKey(b []byte, r *http.Request) []byte {
 // its answer uncompressed: each reader gets its own encoding and its own
 // HEAD handling.
 func newBatch(r *http.Request) *batch {
-	// Detached from the client, and from its connection: the call writes
-	// into a recorder, and each reader sends its own reply.
-	ctx, cancel := context.WithCancel(context.WithValue(context.WithoutCancel(r.Context()), connKey{}, (*connState)(nil)))
-	br := r.Clone(ctx)
-	br.Method = http.MethodGet
-	br.Header.Del("Accept-Encoding")
-	return &batch{done: make(chan struct{}), r: br, cancel: cancel}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	return &batch{done: make(chan struct{}), r: detachedRead(ctx, r), cancel: cancel}
+}
+
+// detachedRead is r as a GET that runs under ctx, for a call shared by
+// many readers (a batch, the agent cache): detached from r's connection,
+// since the answer is recorded and each reader sends its own reply, and
+// without Accept-Encoding, since each reader gets its own encoding.
+func detachedRead(ctx context.Context, r *http.Request) *http.Request {
+	dr := r.Clone(context.WithValue(ctx, connKey{}, (*connState)(nil)))
+	dr.Method = http.MethodGet
+	dr.Header.Del("Accept-Encoding")
+	return dr
 }
 
 // serve answers r with a shared run of run for r's key: the one under way

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -133,7 +134,7 @@ func parseCacheControl(h string) (cacheControl, error) {
 // cacheKey identifies the answers a cached read shares: the path, the
 // query without what only shapes the wait (cached, index, wait), and the
 // token. base is that query, for the reads the cache makes itself.
-func cacheKey(r *http.Request, q url.Values) (key, base string) {
+func cacheKey(r *http.Request, q url.Values) (key string, base url.Values) {
 	rest := url.Values{}
 	for k, v := range q {
 		switch k {
@@ -142,8 +143,7 @@ func cacheKey(r *http.Request, q url.Values) (key, base string) {
 			rest[k] = v
 		}
 	}
-	base = rest.Encode()
-	return r.URL.Path + "?" + base + "\x00" + token.From(r.Context()), base
+	return r.URL.Path + "?" + rest.Encode() + "\x00" + token.From(r.Context()), rest
 }
 
 // serve answers r, a GET with ?cached of a route of the given kind, whose
@@ -204,7 +204,7 @@ func (c *agentCache) serve(w http.ResponseWriter, r *http.Request, q url.Values,
 
 // serveRefresh answers r from a background-refreshed entry, starting one
 // on a miss.
-func (c *agentCache) serveRefresh(w http.ResponseWriter, r *http.Request, opts *queryv1.ReadOptions, key, base string, run func(http.ResponseWriter, *http.Request)) {
+func (c *agentCache) serveRefresh(w http.ResponseWriter, r *http.Request, opts *queryv1.ReadOptions, key string, base url.Values, run func(http.ResponseWriter, *http.Request)) {
 	now := time.Now()
 	c.mu.Lock()
 	e := c.entries[key]
@@ -295,23 +295,12 @@ func (c *agentCache) dropLocked(key string, e *cacheEntry) {
 	}
 }
 
-// fetchAnswer runs the handler run for r's route with query base and the
-// extra name/value pairs, under ctx rather than r's client's (with r's
-// token), and returns its answer, recorded uncompressed and sealed.
-func fetchAnswer(ctx context.Context, run func(http.ResponseWriter, *http.Request), r *http.Request, base string, extra ...string) *recorder {
-	ctx = token.With(ctx, token.From(r.Context()))
-	ctx = context.WithValue(ctx, connKey{}, (*connState)(nil))
-	fr := r.Clone(ctx)
-	fr.Method = http.MethodGet
-	fr.Header.Del("Accept-Encoding")
-	q := base
-	for i := 0; i+1 < len(extra); i += 2 {
-		if q != "" {
-			q += "&"
-		}
-		q += url.QueryEscape(extra[i]) + "=" + url.QueryEscape(extra[i+1])
-	}
-	fr.URL.RawQuery = q
+// fetchAnswer runs the handler run for r's route with query q, under ctx
+// rather than r's client's (with r's token), and returns its answer,
+// recorded uncompressed and sealed.
+func fetchAnswer(ctx context.Context, run func(http.ResponseWriter, *http.Request), r *http.Request, q url.Values) *recorder {
+	fr := detachedRead(token.With(ctx, token.From(r.Context())), r)
+	fr.URL.RawQuery = q.Encode()
 	fr.RequestURI = ""
 	rec := &recorder{}
 	run(rec, fr)
@@ -322,7 +311,7 @@ func fetchAnswer(ctx context.Context, run func(http.ResponseWriter, *http.Reques
 // refresh keeps e current with blocking reads of run until nobody asked for
 // it for cacheTTL, or ctx ends. r is the request that started it (for its
 // route and token).
-func (c *agentCache) refresh(ctx context.Context, key string, e *cacheEntry, run func(http.ResponseWriter, *http.Request), r *http.Request, base string) {
+func (c *agentCache) refresh(ctx context.Context, key string, e *cacheEntry, run func(http.ResponseWriter, *http.Request), r *http.Request, base url.Values) {
 	var backoff time.Duration
 	for {
 		c.mu.Lock()
@@ -341,7 +330,10 @@ func (c *agentCache) refresh(ctx context.Context, key string, e *cacheEntry, run
 		if failing {
 			ans = fetchAnswer(ctx, run, r, base)
 		} else {
-			ans = fetchAnswer(ctx, run, r, base, "index", strconv.FormatUint(idx, 10), "wait", refreshWait.String())
+			q := maps.Clone(base)
+			q.Set("index", strconv.FormatUint(idx, 10))
+			q.Set("wait", refreshWait.String())
+			ans = fetchAnswer(ctx, run, r, q)
 		}
 		if ctx.Err() != nil {
 			return
