@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path"
 	"strings"
 	"syscall"
@@ -100,7 +99,7 @@ func (c *lockCommand) Run(args []string) int {
 		return c.fail("Error setting up the lock: %v", err)
 	}
 
-	ctx, stop := signal.NotifyContext(c.ctx(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := c.untilInterrupted()
 	defer stop()
 	c.info("Attempting lock acquisition")
 	lost, err := l.acquire(ctx.Done())

@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/beaconmesh/beacon/cmd/beacon/httpclient"
 	"github.com/hashicorp/cli"
@@ -120,6 +122,12 @@ func (c *clientCommand) ctx() context.Context {
 		return c.Context
 	}
 	return context.Background()
+}
+
+// untilInterrupted is ctx, ended also by SIGINT or SIGTERM: what a
+// long-running command (lock, watch, monitor) stops on.
+func (c *clientCommand) untilInterrupted() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(c.ctx(), os.Interrupt, syscall.SIGTERM)
 }
 
 // oneLine folds a message onto one line, so that every error is one line.

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"net/url"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/beaconmesh/beacon/platform/logging"
 )
@@ -46,7 +43,7 @@ func (c *monitorCommand) Run(args []string) int {
 	if !ok {
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(c.ctx(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := c.untilInterrupted()
 	defer stop()
 	q := url.Values{"loglevel": {c.level}}
 	if c.json {

@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/hashicorp/consul/api/watch"
 	"github.com/hashicorp/go-hclog"
@@ -87,7 +85,7 @@ func (c *watchCommand) Run(args []string) int {
 		return c.fail("Error querying Beacon agent: %v", err)
 	}
 
-	ctx, stop := signal.NotifyContext(c.ctx(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := c.untilInterrupted()
 	defer stop()
 	handler := c.fs.Args()
 	code := 0
