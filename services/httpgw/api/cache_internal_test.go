@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -58,6 +59,22 @@ func TestParseCacheControl(t *testing.T) {
 		got, err := parseCacheControl(tt.in)
 		if (err != nil) != tt.wantErr || got != tt.want {
 			t.Errorf("parseCacheControl(%q) = %+v, %v; want %+v, error %v", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// Every route cacheKinds names is a GET route of the table, so that a
+// renamed pattern cannot quietly stop ?cached from being served.
+func TestCacheKindsNameGetRoutes(t *testing.T) {
+	gets := map[string]bool{}
+	for _, rt := range (&Server{}).routes() {
+		if rt.method == http.MethodGet {
+			gets[rt.path] = true
+		}
+	}
+	for pattern := range cacheKinds {
+		if !gets[pattern] {
+			t.Errorf("cacheKinds names %q, which is no GET route", pattern)
 		}
 	}
 }

@@ -48,6 +48,7 @@ type endpoint struct {
 	runs    map[string]func(http.ResponseWriter, *http.Request) // the handlers by method, wrapped by runner
 	allow   string
 	codes   map[string]codeOverrides // by method
+	cache   cacheKind                // how its ?cached GETs are served (cacheKinds)
 }
 
 // runner is h wrapped to write its result or error: made once per route
@@ -96,8 +97,8 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 	if tok := requestToken(r, q); tok != "" {
 		r = r.WithContext(token.With(r.Context(), tok))
 	}
-	if kind := cacheKinds[e.pattern]; kind != noCache && method == http.MethodGet && q.Has("cached") && !q.Has("consistent") {
-		s.cache.serve(rec, r, q, kind, run)
+	if e.cache != noCache && method == http.MethodGet && q.Has("cached") && !q.Has("consistent") {
+		s.cache.serve(rec, r, q, e.cache, run)
 		return
 	}
 	if share, join := batchMode(e.pattern, q); share && method == http.MethodGet {

@@ -100,7 +100,8 @@ func (s *Server) register(table []route) {
 	for _, rt := range table {
 		ep, ok := byPath[rt.path]
 		if !ok {
-			ep = &endpoint{pattern: rt.path, runs: map[string]func(http.ResponseWriter, *http.Request){}, codes: map[string]codeOverrides{}}
+			ep = &endpoint{pattern: rt.path, runs: map[string]func(http.ResponseWriter, *http.Request){}, codes: map[string]codeOverrides{},
+				cache: cacheKinds[rt.path]}
 			byPath[rt.path] = ep
 			order = append(order, rt.path)
 		}
