@@ -493,7 +493,9 @@ beacon_sidecars() {
 	curl -sf -X PUT --data '{"Action":"allow"}' \
 		"http://127.0.0.1:$hp/v1/connect/intentions/exact?source=bench-client&destination=bench-echo" >>"$out/proxy.log" 2>&1 || true
 	start "proxy-server-sidecar" "$out/proxy.log" bin/beacon-proxy -sidecar-for bench-echo -agent-addr "127.0.0.1:$ap" -catalog "127.0.0.1:$gp" -log-level warn
+	bp_pids+=("$last")
 	start "proxy-client-sidecar" "$out/proxy.log" bin/beacon-proxy -service bench-client -upstream "bench-echo:$up" -agent-addr "127.0.0.1:$ap" -catalog "127.0.0.1:$gp" -log-level warn
+	bp_pids+=("$last")
 	for ((i = 0; i < 40; i++)); do
 		if bin/loadgen -op conns -addr "127.0.0.1:$up" -total 1 >/dev/null 2>>"$out/proxy.log"; then
 			bp_addr="127.0.0.1:$up"
@@ -507,7 +509,7 @@ beacon_sidecars() {
 
 # proxy_section: the three TCP paths, each repetition measuring them back to back.
 proxy_section() {
-	local sp path addr err m hap_addr="" bp_addr="" bp_err="" hap_err="" hap_pids=()
+	local sp path addr err m pp hap_addr="" bp_addr="" bp_err="" hap_err="" hap_pids=() bp_pids=() relay_pids=()
 	sp=$(port)
 	run=0
 	bin/tcpfloor -addr "127.0.0.1:$sp" 2>>"$out/tcpfloor.log" &
@@ -524,26 +526,27 @@ proxy_section() {
 	local r1 r2
 	r1=$(port) r2=$(port)
 	bin/tcpfloor -addr "127.0.0.1:$r1" -relay "127.0.0.1:$sp" 2>>"$out/tcpfloor.log" &
-	pids+=($!)
+	pids+=($!) relay_pids+=($!)
 	bin/tcpfloor -addr "127.0.0.1:$r2" -relay "127.0.0.1:$r1" 2>>"$out/tcpfloor.log" &
-	pids+=($!)
+	pids+=($!) relay_pids+=($!)
 	sleep 0.2
 	local rtt_paths rtt_addrs
 	for ((run = 1; run <= RUNS; run++)); do
 		log "proxy: repetition $run/$RUNS"
 		rtt_paths="" rtt_addrs=""
 		for path in direct gorelay2 beacon-mtls2 haproxy-mtls2; do
+			# pp: the path's two proxies, whose CPU the bulk transfer reports.
 			case $path in
-			direct) addr="127.0.0.1:$sp" err="" ;;
-			gorelay2) addr="127.0.0.1:$r2" err="" ;;
-			beacon-mtls2) addr=$bp_addr err=$bp_err ;;
-			haproxy-mtls2) addr=$hap_addr err=$hap_err ;;
+			direct) addr="127.0.0.1:$sp" err="" pp="" ;;
+			gorelay2) addr="127.0.0.1:$r2" err="" pp="${relay_pids[*]}" ;;
+			beacon-mtls2) addr=$bp_addr err=$bp_err pp="${bp_pids[*]}" ;;
+			haproxy-mtls2) addr=$hap_addr err=$hap_err pp="${hap_pids[*]}" ;;
 			esac
 			if [[ -n $err ]]; then
 				for m in bulk rtt conns; do missing "tcp-$m/$path" tcp "$err"; done
 				continue
 			fi
-			lg "tcp-bulk/$path" -op bulk -target "$path" -addr "$addr" -total $((BULK_MIB << 20))
+			lg "tcp-bulk/$path" -op bulk -target "$path" -addr "$addr" -total $((BULK_MIB << 20)) -pids "${pp// /,}"
 			lg "tcp-conns/$path" -op conns -target "$path" -addr "$addr" -total 1000
 			rtt_paths+="${rtt_paths:+,}$path" rtt_addrs+="${rtt_addrs:+,}$addr"
 		done

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beaconmesh/beacon/bench/internal/proc"
 	"github.com/beaconmesh/beacon/bench/internal/result"
 )
 
@@ -161,11 +162,11 @@ func measure(ctx context.Context, logger *slog.Logger, bin string, n int, interv
 		if err != nil {
 			return err
 		}
-		cpu0, err := cpuSeconds(agent.Process.Pid)
+		cpu0, err := proc.CPUSeconds(agent.Process.Pid)
 		if err != nil {
 			return err
 		}
-		floor0, err := cpuSeconds(floor.Process.Pid)
+		floor0, err := proc.CPUSeconds(floor.Process.Pid)
 		if err != nil {
 			return err
 		}
@@ -177,16 +178,16 @@ func measure(ctx context.Context, logger *slog.Logger, bin string, n int, interv
 		if err != nil {
 			return err
 		}
-		cpu1, err := cpuSeconds(agent.Process.Pid)
+		cpu1, err := proc.CPUSeconds(agent.Process.Pid)
 		if err != nil {
 			return err
 		}
-		floor1, err := cpuSeconds(floor.Process.Pid)
+		floor1, err := proc.CPUSeconds(floor.Process.Pid)
 		if err != nil {
 			return err
 		}
 		secs := time.Since(t0).Seconds()
-		rss, _ := rssKiB(agent.Process.Pid)
+		rss, _ := proc.RSSKiB(agent.Process.Pid)
 		r := result.Result{
 			Name: phase.name + "/beacon-health", Kind: result.KindChecks, Run: run, Target: "beacon-health", Total: n, Seconds: secs,
 			Rate: float64(idx1-idx0) / secs, CPUPercent: 100 * (cpu1 - cpu0) / secs, RSSKiB: rss,
@@ -243,36 +244,6 @@ func appliedIndex(addr string) (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("catalog metrics have no beacon_catalog_raft_commit_index")
-}
-
-// cpuSeconds is the process' user+system CPU time from /proc.
-func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name, which is in parentheses.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
-	}
-	utime, _ := strconv.ParseFloat(fields[11], 64)
-	stime, _ := strconv.ParseFloat(fields[12], 64)
-	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
-}
-
-func rssKiB(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
 }
 
 func freeAddr() string {

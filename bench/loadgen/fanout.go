@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beaconmesh/beacon/bench/internal/proc"
 	"github.com/beaconmesh/beacon/bench/internal/result"
 	"github.com/beaconmesh/beacon/platform/rpcclient"
 	catalogv1 "github.com/beaconmesh/beacon/proto/beacon/catalog/v1"
@@ -45,13 +46,13 @@ func fanout(o options) (Result, error) {
 	defer cc.Close()
 	cat := catalogv1.NewCatalogServiceClient(cc)
 
-	rssBefore, err := rssKiB(o.pid)
+	rssBefore, err := proc.RSSKiB(o.pid)
 	if err != nil {
 		return Result{}, err
 	}
 	var catBefore int64
 	if o.catalogPid > 0 {
-		catBefore, _ = rssKiB(o.catalogPid)
+		catBefore, _ = proc.RSSKiB(o.catalogPid)
 	}
 
 	// A few transports shared by many goroutines; dials are throttled so
@@ -119,7 +120,7 @@ func fanout(o options) (Result, error) {
 	rssWith := settleRSS(o.pid)
 	var catWith int64
 	if o.catalogPid > 0 {
-		catWith, _ = rssKiB(o.catalogPid)
+		catWith, _ = proc.RSSKiB(o.catalogPid)
 	}
 
 	// The change.
@@ -182,10 +183,10 @@ func fanout(o options) (Result, error) {
 // 250 ms apart within 0.5%), for at most 10 s after a first 1 s pause.
 func settleRSS(pid int) int64 {
 	time.Sleep(time.Second)
-	last, _ := rssKiB(pid)
+	last, _ := proc.RSSKiB(pid)
 	for range 40 {
 		time.Sleep(250 * time.Millisecond)
-		cur, err := rssKiB(pid)
+		cur, err := proc.RSSKiB(pid)
 		if err != nil {
 			return last
 		}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/beaconmesh/beacon/bench/internal/proc"
 	"github.com/beaconmesh/beacon/bench/internal/result"
 	"github.com/beaconmesh/beacon/platform/rpcclient"
 	kvv1 "github.com/beaconmesh/beacon/proto/beacon/kv/v1"
@@ -253,7 +254,7 @@ func startup(bin string) (Result, error) {
 	took := time.Since(start)
 	// Idle RSS: after the start-up garbage has had a GC cycle to go.
 	time.Sleep(2 * time.Second)
-	rss, err := rssKiB(cmd.Process.Pid)
+	rss, err := proc.RSSKiB(cmd.Process.Pid)
 	if err != nil {
 		return Result{}, fmt.Errorf("idle RSS: %w", err)
 	}

@@ -31,9 +31,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/beaconmesh/beacon/bench/internal/proc"
 	"github.com/beaconmesh/beacon/bench/internal/result"
 	"github.com/beaconmesh/beacon/platform/rpcclient"
 )
@@ -64,6 +66,7 @@ type options struct {
 	latQPS           int
 	latSeconds       int
 	size             int
+	pids             []int // processes whose CPU a bulk transfer reports
 }
 
 func main() {
@@ -99,8 +102,17 @@ func main() {
 	flag.IntVar(&o.latSeconds, "lat-seconds", 2, "length of dnsperf's latency pass")
 	flag.IntVar(&o.size, "size", 64, "bytes per echo (rtt)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound of waits (wait, waitview, fanout wake-up)")
+	pids := flag.String("pids", "", "comma-separated processes (a path's proxies) whose CPU time over the transfer bulk reports")
 	flag.Parse()
 	o.addrs = strings.Split(*addrs, ",")
+	for _, f := range strings.FieldsFunc(*pids, func(r rune) bool { return r == ',' }) {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			fmt.Fprintf(os.Stderr, "loadgen: -pids: %q is not a process id\n", f)
+			os.Exit(2)
+		}
+		o.pids = append(o.pids, pid)
+	}
 
 	results, err := dispatch(o)
 	if err != nil {
@@ -179,7 +191,7 @@ func dispatch(o options) ([]Result, error) {
 		res, err = restore(o.url, o.in)
 	case "rss":
 		var kib int64
-		kib, err = rssKiB(o.pid)
+		kib, err = proc.RSSKiB(o.pid)
 		res = Result{Kind: result.KindRSS, RSSKiB: kib}
 	case "fanout":
 		res, err = fanout(o)
@@ -188,7 +200,7 @@ func dispatch(o options) ([]Result, error) {
 	case "wrk":
 		res, err = wrk(o.url, o.threads, o.clients, o.seconds)
 	case "bulk":
-		res, err = tcpBulk(o.addrs[0], int64(o.total))
+		res, err = tcpBulk(o.addrs[0], int64(o.total), o.pids)
 	case "conns":
 		res, err = tcpConns(o.addrs[0], o.total)
 	default:

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -111,26 +109,6 @@ func restore(url, in string) (Result, error) {
 		return Result{}, fmt.Errorf("PUT %s: %s: %s", url, resp.Status, body)
 	}
 	return Result{Kind: result.KindRestore, Op: "restore", Bytes: int64(len(data)), Seconds: took.Seconds(), P50ms: ms(took)}, nil
-}
-
-// rssKiB is VmRSS of a process, from /proc/<pid>/status.
-func rssKiB(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			fs := strings.Fields(rest)
-			if len(fs) == 0 {
-				break
-			}
-			return strconv.ParseInt(fs[0], 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("pid %d: no VmRSS", pid)
 }
 
 func logf(format string, args ...any) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/beaconmesh/beacon/bench/internal/proc"
 	"github.com/beaconmesh/beacon/bench/internal/result"
 )
 
@@ -20,8 +21,11 @@ import (
 const bulkChunk = 256 << 10
 
 // tcpBulk sends n bytes over one connection in 256 KiB writes and reports
-// MiB/s from the first byte to the server's acknowledgement.
-func tcpBulk(addr string, n int64) (Result, error) {
+// MiB/s from the first byte to the server's acknowledgement, and the CPU
+// time the processes pids (the path's proxies) used meanwhile. That time
+// is a steadier figure than the rate where the machine is shared: it is
+// what the proxies cost per byte, whoever else wants the cores.
+func tcpBulk(addr string, n int64, pids []int) (Result, error) {
 	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return Result{}, fmt.Errorf("dial %s: %w", addr, err)
@@ -32,6 +36,10 @@ func tcpBulk(addr string, n int64) (Result, error) {
 	hdr[0] = 'B'
 	binary.BigEndian.PutUint64(hdr[1:], uint64(n))
 	buf := make([]byte, bulkChunk)
+	cpu0, err := proc.CPUSecondsOf(pids)
+	if err != nil {
+		return Result{}, fmt.Errorf("bulk: proxies' CPU: %w", err)
+	}
 	start := time.Now()
 	if _, err := c.Write(hdr); err != nil {
 		return Result{}, fmt.Errorf("bulk header: %w", err)
@@ -47,8 +55,12 @@ func tcpBulk(addr string, n int64) (Result, error) {
 		return Result{}, fmt.Errorf("bulk acknowledgement: %w", err)
 	}
 	took := time.Since(start)
+	cpu1, err := proc.CPUSecondsOf(pids)
+	if err != nil {
+		return Result{}, fmt.Errorf("bulk: proxies' CPU: %w", err)
+	}
 	return Result{Kind: result.KindTCP, Op: "bulk", Bytes: n, Total: 1, Seconds: took.Seconds(),
-		Rate: float64(n) / (1 << 20) / took.Seconds()}, nil
+		Rate: float64(n) / (1 << 20) / took.Seconds(), ProcCPUSeconds: cpu1 - cpu0}, nil
 }
 
 // rttTurn is how many round trips one path makes in a row before the next

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
 	"testing"
 )
 
@@ -42,8 +43,17 @@ func serveTCPFloor(t *testing.T) string {
 
 func TestTCPOps(t *testing.T) {
 	addr := serveTCPFloor(t)
-	if r, err := tcpBulk(addr, 3<<20); err != nil || r.Bytes != 3<<20 || r.Rate <= 0 {
+	if r, err := tcpBulk(addr, 3<<20, nil); err != nil || r.Bytes != 3<<20 || r.Rate <= 0 || r.ProcCPUSeconds != 0 {
 		t.Fatalf("bulk: %+v %v", r, err)
+	}
+	// The test serves the transfer itself: watching its own process, the
+	// bulk sees the CPU both ends spent (well over one 10 ms tick for
+	// 256 MiB through loopback).
+	if r, err := tcpBulk(addr, 256<<20, []int{os.Getpid()}); err != nil || r.ProcCPUSeconds <= 0 {
+		t.Fatalf("bulk watching this process: %+v %v", r, err)
+	}
+	if _, err := tcpBulk(addr, 1<<20, []int{1 << 30}); err == nil {
+		t.Fatal("bulk watching a process that does not exist: no error")
 	}
 	rs, err := tcpRTT([]string{addr, serveTCPFloor(t)}, 100, 64)
 	if err != nil || len(rs) != 2 {

@@ -142,6 +142,7 @@ var ratios = []ratio{
 	{beacon: "tcp-bulk/beacon-mtls2", peer: "tcp-bulk/direct", what: "Proxy bulk MiB/s: Beacon two mTLS sidecars / direct"},
 	{beacon: "tcp-bulk/haproxy-mtls2", peer: "tcp-bulk/direct", what: "Proxy bulk MiB/s: HAProxy two mTLS sidecars / direct"},
 	{beacon: "tcp-bulk/beacon-mtls2", peer: "tcp-bulk/haproxy-mtls2", what: "Proxy bulk MiB/s: Beacon / HAProxy (both two mTLS sidecars)", goal: 1.5},
+	{beacon: "tcp-bulk/beacon-mtls2", peer: "tcp-bulk/haproxy-mtls2", what: "Proxy bulk, CPU per GiB of the two sidecars: Beacon / HAProxy (lower is better)", f: cpuPerGiB},
 	{beacon: "tcp-rtt/beacon-mtls2", peer: "tcp-rtt/haproxy-mtls2", what: "Proxy 64-byte round trip p50: Beacon / HAProxy (lower is better)", f: func(r result.Result) float64 { return r.P50ms }},
 	{beacon: "tcp-conns/beacon-mtls2", peer: "tcp-conns/haproxy-mtls2", what: "Proxy new connections/s: Beacon / HAProxy"},
 	{beacon: "tcp-rtt/beacon-mtls2", peer: "tcp-rtt/gorelay2", what: "Proxy 64-byte round trip p50: Beacon mTLS sidecars / two plain Go relays (lower is better)", f: func(r result.Result) float64 { return r.P50ms }},
@@ -150,6 +151,15 @@ var ratios = []ratio{
 }
 
 func cpu(r result.Result) float64 { return r.CPUPercent }
+
+// cpuPerGiB is the CPU a bulk transfer cost the path's proxies, in seconds
+// per GiB carried; 0 when they were not watched.
+func cpuPerGiB(r result.Result) float64 {
+	if r.Bytes == 0 {
+		return 0
+	}
+	return r.ProcCPUSeconds / (float64(r.Bytes) / (1 << 30))
+}
 
 // limit is an absolute goal: a figure that must stay at or under max.
 type limit struct {
@@ -495,20 +505,25 @@ func tcpTable(b *strings.Builder, t *table) {
 	}
 	fmt.Fprintln(b, heading+" Proxy paths (bench/tcpfloor server, bench/loadgen client; one connection each)")
 	fmt.Fprintln(b)
-	fmt.Fprintln(b, "| path | bulk MiB/s median (min–max) | 64-byte RTT p50 µs (min–max) | RTT p99 µs | new conns/s median (min–max) | dial+echo p50 µs |")
-	fmt.Fprintln(b, "|---|---|---|---:|---|---:|")
+	fmt.Fprintln(b, "| path | bulk MiB/s median (min–max) | proxies' CPU, ms per GiB | 64-byte RTT p50 µs (min–max) | RTT p99 µs | new conns/s median (min–max) | dial+echo p50 µs |")
+	fmt.Fprintln(b, "|---|---|---|---|---:|---|---:|")
 	for _, p := range paths {
 		bulk, rtt, conns := t.byName["tcp-bulk/"+p.name], t.byName["tcp-rtt/"+p.name], t.byName["tcp-conns/"+p.name]
 		if bulk == nil && rtt == nil && conns == nil {
 			continue // a path this run did not have (the Go relays came later)
 		}
 		if why := missingOf(bulk, rtt, conns); why != "" {
-			fmt.Fprintf(b, "| %s | missing: %s | – | – | – | – |\n", p.what, why)
+			fmt.Fprintf(b, "| %s | missing: %s | – | – | – | – | – |\n", p.what, why)
 			continue
 		}
 		us := func(r result.Result) float64 { return r.P50ms * 1000 }
-		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", p.what,
+		proxyCPU := "–" // the direct path has no proxies; older runs did not watch them
+		if statOf(bulk.rs, cpuPerGiB).lo > 0 {
+			proxyCPU = cell(bulk.rs, func(r result.Result) float64 { return 1000 * cpuPerGiB(r) }, "%.0f")
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s |\n", p.what,
 			cell(bulk.rs, func(r result.Result) float64 { return r.Rate }, "%.0f"),
+			proxyCPU,
 			cell(rtt.rs, us, "%.0f"),
 			median(rtt.rs, func(r result.Result) float64 { return r.P99ms * 1000 }, "%.0f"),
 			cell(conns.rs, func(r result.Result) float64 { return r.Rate }, "%.0f"),

@@ -56,7 +56,11 @@ type Result struct {
 	// CPUPercent is a process' CPU use over the measurement, in percent of
 	// one core.
 	CPUPercent float64 `json:"cpu_percent,omitempty"`
-	Bytes      int64   `json:"bytes,omitempty"`
+	// ProcCPUSeconds is the CPU time, user and system, that the processes
+	// loadgen was told to watch (a proxy path's two proxies) used over the
+	// measurement, all together.
+	ProcCPUSeconds float64 `json:"proc_cpu_s,omitempty"`
+	Bytes          int64   `json:"bytes,omitempty"`
 
 	// Fan-out.
 	Waiters           int     `json:"waiters,omitempty"`
