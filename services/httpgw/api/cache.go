@@ -147,30 +147,29 @@ func cacheKey(r *http.Request, q url.Values) (key string, base url.Values) {
 }
 
 // serve answers r, a GET with ?cached of a route of the given kind, whose
-// handler is run.
-func (c *agentCache) serve(w http.ResponseWriter, r *http.Request, q url.Values, kind cacheKind, run func(http.ResponseWriter, *http.Request)) {
+// handler is run. Bad input is returned before anything is written, for
+// the endpoint to answer as any other failed request.
+func (c *agentCache) serve(w http.ResponseWriter, r *http.Request, q url.Values, kind cacheKind, run func(http.ResponseWriter, *http.Request)) error {
 	// ?index and ?wait shape only the wait, so they are not in the reads
 	// the cache makes: they are checked here, as the handler would.
 	opts, _, err := readOptions(q)
 	if err != nil {
-		writeText(w, http.StatusBadRequest, err.Error())
-		return
+		return err
 	}
 	key, base := cacheKey(r, q)
 	if kind == refreshCache {
 		c.serveRefresh(w, r, opts, key, base, run)
-		return
+		return nil
 	}
 	cc, err := parseCacheControl(r.Header.Get("Cache-Control"))
 	if err != nil {
-		writeText(w, http.StatusBadRequest, err.Error())
-		return
+		return err
 	}
 	if opts.GetMinIndex() > 0 {
 		// A simple cache does not block: the read goes to the catalog.
 		w.Header().Set("X-Cache", "MISS")
 		run(w, r)
-		return
+		return nil
 	}
 	now := time.Now()
 	c.mu.Lock()
@@ -184,7 +183,7 @@ func (c *agentCache) serve(w http.ResponseWriter, r *http.Request, q url.Values,
 	c.mu.Unlock()
 	if held != nil && (!cc.hasMaxAge || age <= cc.maxAge) {
 		replyCached(w, r, held, true, age)
-		return
+		return nil
 	}
 	fresh := fetchAnswer(c.ctx, run, r, base)
 	if fresh.status == http.StatusOK {
@@ -193,13 +192,14 @@ func (c *agentCache) serve(w http.ResponseWriter, r *http.Request, q url.Values,
 		e.ans, e.fetched = fresh, now
 		c.mu.Unlock()
 		replyCached(w, r, fresh, false, 0)
-		return
+		return nil
 	}
 	if held != nil && !cc.mustRevalidate && cc.staleIfError > 0 && age <= cc.maxAge+cc.staleIfError {
 		replyCached(w, r, held, true, age)
-		return
+		return nil
 	}
 	fresh.replay(w, r)
+	return nil
 }
 
 // serveRefresh answers r from a background-refreshed entry, starting one

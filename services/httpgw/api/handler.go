@@ -98,7 +98,9 @@ func (e *endpoint) serve(s *Server, w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(token.With(r.Context(), tok))
 	}
 	if e.cache != noCache && method == http.MethodGet && q.Has("cached") && !q.Has("consistent") {
-		s.cache.serve(rec, r, q, e.cache, run)
+		if err := s.cache.serve(rec, r, q, e.cache, run); err != nil {
+			e.fail(s, rec, r, method, err)
+		}
 		return
 	}
 	if share, join := batchMode(e.pattern, q); share && method == http.MethodGet {
