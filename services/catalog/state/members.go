@@ -62,14 +62,11 @@ func (s *Store) MemberJoin(idx uint64, req *catalogv1.JoinMemberRequest) error {
 // service and check, as Consul does for a member that leaves.
 func (s *Store) MemberSetStatus(idx uint64, m *catalogv1.Member) error {
 	err := s.write(idx, func(w *writeTxn) error {
-		raw, err := w.First(tableMembers, "id", m.GetName())
+		known, err := w.knownMember(m.GetName())
 		if err != nil {
-			return fmt.Errorf("look up member: %w", err)
+			return err
 		}
-		if raw == nil {
-			return ErrUnknownMember
-		}
-		cur := proto.Clone(raw.(*catalogv1.Member)).(*catalogv1.Member)
+		cur := proto.Clone(known).(*catalogv1.Member)
 		node := cur.GetName()
 		switch m.GetStatus() {
 		case catalogv1.MemberStatus_MEMBER_STATUS_ALIVE:
@@ -102,14 +99,10 @@ func (s *Store) MemberSetStatus(idx uint64, m *catalogv1.Member) error {
 // member list.
 func (s *Store) MemberRemove(idx uint64, name string) error {
 	err := s.write(idx, func(w *writeTxn) error {
-		raw, err := w.First(tableMembers, "id", name)
+		m, err := w.knownMember(name)
 		if err != nil {
-			return fmt.Errorf("look up member: %w", err)
+			return err
 		}
-		if raw == nil {
-			return ErrUnknownMember
-		}
-		m := raw.(*catalogv1.Member)
 		if err := w.deleteNode(m.GetName()); err != nil {
 			return err
 		}
@@ -136,6 +129,18 @@ func (w *writeTxn) ensureCheckIfNode(node string, c *catalogv1.HealthCheck) erro
 		return nil
 	}
 	return w.ensureCheck(node, c)
+}
+
+// knownMember is member name's row, or ErrUnknownMember.
+func (w *writeTxn) knownMember(name string) (*catalogv1.Member, error) {
+	raw, err := w.First(tableMembers, "id", name)
+	if err != nil {
+		return nil, fmt.Errorf("look up member: %w", err)
+	}
+	if raw == nil {
+		return nil, ErrUnknownMember
+	}
+	return raw.(*catalogv1.Member), nil
 }
 
 func (w *writeTxn) ensureMember(m *catalogv1.Member) error {
