@@ -1,12 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
+	"net/url"
 	"slices"
 	"strconv"
 	"sync"
@@ -23,11 +24,17 @@ import (
 // (GET /v1/health/service/web?index=N&wait=60s) on beacon-httpgw, each on its
 // own connection, measures the gateway's RSS growth, then makes one change
 // (a new web instance, registered through gRPC) and times how long each
-// waiter takes to return after it. With o.gzip the waiters ask for gzip and
-// decompress the answer, as Go's http.Transport does for Consul's client.
+// waiter takes to return with an answer that holds it. With o.gzip the
+// waiters ask for gzip, as Consul's Go client does, and decompress the
+// answer. The waiters are lean HTTP/1.1 clients (see waiter), not Go's
+// http.Transport, so that the figure is the gateway's.
 func fanout(o options) (Result, error) {
 	base := o.url
 	svc := "web"
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return Result{}, fmt.Errorf("-url %q: not an http://host:port URL", base)
+	}
 	// The index to block on.
 	resp, err := http.Get(base + "/v1/health/service/" + svc)
 	if err != nil {
@@ -55,28 +62,22 @@ func fanout(o options) (Result, error) {
 		catBefore, _ = proc.RSSKiB(o.catalogPid)
 	}
 
-	// A few transports shared by many goroutines; dials are throttled so
-	// the gateway's accept queue does not overflow into SYN retries.
+	// Dials are throttled so the gateway's accept queue does not overflow
+	// into SYN retries.
 	dialSem := make(chan struct{}, 128)
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	trs := make([]*http.Transport, max(1, o.transports))
-	for i := range trs {
-		trs[i] = &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				dialSem <- struct{}{}
-				defer func() { <-dialSem }()
-				return dialer.DialContext(ctx, network, addr)
-			},
-			MaxIdleConnsPerHost: o.waiters/len(trs) + 1,
-			DisableCompression:  !o.gzip,
-		}
-		defer trs[i].CloseIdleConnections()
+	const changeID = "web-fanout" // the instance the change registers
+	marker := []byte(`"ID":"` + changeID + `"`)
+	req := fmt.Appendf(nil, "GET /v1/health/service/%s?index=%d&wait=60s HTTP/1.1\r\nHost: %s\r\nUser-Agent: beacon-loadgen\r\n", svc, index, u.Host)
+	if o.gzip {
+		req = append(req, "Accept-Encoding: gzip\r\n"...)
 	}
+	req = append(req, "\r\n"...)
+	var gz gunzipper
 
-	url := fmt.Sprintf("%s/v1/health/service/%s?index=%d&wait=60s", base, svc, index)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second+o.timeout)
 	defer cancel()
-	var wrote, early, returned, errs atomic.Int64
+	var wrote, early, returned, errs, gzipped atomic.Int64
 	var changed atomic.Int64 // UnixNano of the change; 0 before it
 	var firstErr atomic.Value
 	ends := make([]time.Time, o.waiters)
@@ -84,26 +85,52 @@ func fanout(o options) (Result, error) {
 	setupStart := time.Now()
 	for i := range o.waiters {
 		wg.Go(func() {
-			trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Add(1) }}
-			req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, url, nil)
-			resp, err := trs[i%len(trs)].RoundTrip(req)
-			if err == nil {
-				_, err = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if err == nil && resp.StatusCode != http.StatusOK {
-					err = fmt.Errorf("status %s", resp.Status)
+			err := func() error {
+				dialSem <- struct{}{}
+				w, err := dialWaiter(ctx, dialer, u.Host)
+				<-dialSem
+				if err != nil {
+					return err
 				}
-			}
-			end := time.Now()
-			switch {
-			case err != nil:
-				errs.Add(1)
-				firstErr.CompareAndSwap(nil, err.Error())
-			case changed.Load() == 0:
-				early.Add(1)
-			default:
+				defer w.conn.Close()
+				stop := context.AfterFunc(ctx, func() { _ = w.conn.SetDeadline(time.Now()) })
+				defer stop()
+				if _, err := w.conn.Write(req); err != nil {
+					return err
+				}
+				wrote.Add(1)
+				a, err := w.read()
+				if err != nil {
+					return err
+				}
+				end := time.Now()
+				if a.status != http.StatusOK {
+					return fmt.Errorf("status %d", a.status)
+				}
+				if changed.Load() == 0 {
+					early.Add(1)
+					return nil
+				}
+				body := a.body
+				if a.zipped {
+					gzipped.Add(1)
+					buf, err := gz.unzip(body)
+					if err != nil {
+						return err
+					}
+					defer gz.put(buf)
+					body = buf.Bytes()
+				}
+				if !bytes.Contains(body, marker) {
+					return fmt.Errorf("an answer after the change does not hold %s", changeID)
+				}
 				ends[i] = end
 				returned.Add(1)
+				return nil
+			}()
+			if err != nil {
+				errs.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
 			}
 		})
 	}
@@ -127,7 +154,7 @@ func fanout(o options) (Result, error) {
 	t0 := time.Now()
 	changed.Store(t0.UnixNano())
 	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, err = cat.Register(rctx, instance("fanout-node", "10.255.0.1", svc, "web-fanout"))
+	_, err = cat.Register(rctx, instance("fanout-node", "10.255.0.1", svc, changeID))
 	rcancel()
 	if err != nil {
 		cancel()
@@ -149,6 +176,9 @@ func fanout(o options) (Result, error) {
 	dcancel()
 	if derr != nil {
 		logf("fanout: deregister the change: %v", derr)
+	}
+	if o.gzip && returned.Load() > 0 && gzipped.Load() == 0 {
+		logf("fanout: the waiters asked for gzip but no answer came compressed")
 	}
 	if e := firstErr.Load(); e != nil {
 		logf("fanout: %d waiters failed, first: %s", errs.Load(), e)

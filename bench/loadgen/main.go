@@ -55,7 +55,6 @@ type options struct {
 	pid, catalogPid  int
 	instances        int
 	waiters          int
-	transports       int
 	gzip             bool
 	qname, qtype     string
 	seconds          int
@@ -90,8 +89,7 @@ func main() {
 	flag.IntVar(&o.catalogPid, "catalog-pid", 0, "catalog process, whose RSS growth fanout also reports")
 	flag.IntVar(&o.instances, "instances", 0, "catalog size, recorded with the figure (and awaited by waitview)")
 	flag.IntVar(&o.waiters, "waiters", 10000, "blocking queries in flight (fanout)")
-	flag.IntVar(&o.transports, "transports", 8, "http.Transports the waiters share (fanout)")
-	flag.BoolVar(&o.gzip, "gzip", false, "waiters ask for gzip and decompress, as Consul's Go client does (fanout)")
+	flag.BoolVar(&o.gzip, "gzip", false, "waiters ask for gzip, as Consul's Go client does, and decompress (fanout)")
 	flag.StringVar(&o.qname, "qname", "web.service.consul", "question name (dnsperf)")
 	flag.StringVar(&o.qtype, "qtype", "A", "question type (dnsperf)")
 	flag.IntVar(&o.seconds, "seconds", 10, "duration (dnsperf, wrk; put and get stop at -total or after it)")
