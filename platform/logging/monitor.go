@@ -26,6 +26,16 @@ type Watcher struct {
 	level   slog.Level
 	json    bool
 	dropped atomic.Int64
+	out     bytes.Buffer // the line being formatted, under Monitor.mu
+}
+
+// formatter is a new handler writing w's lines, in w's format, to w.out.
+func (w *Watcher) formatter() slog.Handler {
+	opts := &slog.HandlerOptions{Level: w.level}
+	if w.json {
+		return slog.NewJSONHandler(&w.out, opts)
+	}
+	return slog.NewTextHandler(&w.out, opts)
 }
 
 // Dropped returns how many lines were dropped because C was full, and
@@ -79,11 +89,14 @@ func (m *Monitor) Handler(base slog.Handler) slog.Handler {
 }
 
 // monitorHandler is base plus the monitor. ops are the WithAttrs and
-// WithGroup calls made on it, replayed on each watcher's formatter.
+// WithGroup calls made on it, replayed once on each watcher's formatter,
+// which the handler then keeps for the watcher's next records.
 type monitorHandler struct {
 	base slog.Handler
 	m    *Monitor
 	ops  []func(slog.Handler) slog.Handler
+
+	formatters map[*Watcher]slog.Handler // under m.mu
 }
 
 func (h *monitorHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -110,24 +123,33 @@ func (h *monitorHandler) publish(ctx context.Context, r slog.Record) {
 		if r.Level < w.level {
 			continue
 		}
-		var buf bytes.Buffer
-		opts := &slog.HandlerOptions{Level: w.level}
-		var f slog.Handler
-		if w.json {
-			f = slog.NewJSONHandler(&buf, opts)
-		} else {
-			f = slog.NewTextHandler(&buf, opts)
+		f := h.formatters[w]
+		if f == nil {
+			f = w.formatter()
+			for _, op := range h.ops {
+				f = op(f)
+			}
+			if h.formatters == nil {
+				h.formatters = map[*Watcher]slog.Handler{}
+			}
+			h.formatters[w] = f
 		}
-		for _, op := range h.ops {
-			f = op(f)
-		}
-		if f.Handle(ctx, r.Clone()) != nil {
+		w.out.Reset()
+		if f.Handle(ctx, r) != nil {
 			continue
 		}
 		select {
-		case w.C <- buf.Bytes():
+		case w.C <- bytes.Clone(w.out.Bytes()):
 		default:
 			w.dropped.Add(1)
+		}
+	}
+	// Forget the formatters of watchers that left.
+	if len(h.formatters) > len(h.m.watchers) {
+		for w := range h.formatters {
+			if _, ok := h.m.watchers[w]; !ok {
+				delete(h.formatters, w)
+			}
 		}
 	}
 }

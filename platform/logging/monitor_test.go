@@ -88,3 +88,43 @@ func TestMonitorDropsWhatASlowWatcherCannotTake(t *testing.T) {
 		t.Errorf("Dropped() after a read = %d, want 0", got)
 	}
 }
+
+// TestMonitorKeepsFormattersPerWatcher: a logger keeps one formatter per
+// watcher across records, gives a watcher that comes later its own format,
+// and forgets the formatters of watchers that left.
+func TestMonitorKeepsFormattersPerWatcher(t *testing.T) {
+	m := NewMonitor()
+	log := slog.New(m.Handler(slog.DiscardHandler)).With("node", "n1")
+	h := log.Handler().(*monitorHandler)
+
+	text := m.Watch(slog.LevelInfo, false, 16)
+	for i := range 3 {
+		log.Info("tick", "i", i)
+	}
+	got := drain(text)
+	if len(got) != 3 {
+		t.Fatalf("the text watcher got %q, want 3 lines", got)
+	}
+	for i, line := range got {
+		if want := "msg=tick node=n1 i=" + string(rune('0'+i)) + "\n"; !strings.HasSuffix(line, want) {
+			t.Errorf("line %d = %q, want it to end in %q", i, line, want)
+		}
+	}
+	m.Stop(text)
+
+	js := m.Watch(slog.LevelInfo, true, 16)
+	log.Info("tock")
+	lines := drain(js)
+	var rec struct{ Msg, Node string }
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &rec) != nil || rec.Msg != "tock" || rec.Node != "n1" {
+		t.Fatalf("the JSON watcher that came later got %q", lines)
+	}
+	m.mu.Lock()
+	_, stale := h.formatters[text]
+	n := len(h.formatters)
+	m.mu.Unlock()
+	if stale || n != 1 {
+		t.Errorf("the handler holds %d formatters (the stopped watcher's among them: %v), want the one watcher's", n, stale)
+	}
+	m.Stop(js)
+}
