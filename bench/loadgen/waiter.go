@@ -53,17 +53,9 @@ type answer struct {
 // errNoAnswer marks a reply that is not a well-formed HTTP/1.1 answer.
 var errNoAnswer = errors.New("malformed answer")
 
-// get sends req (a whole HTTP/1.1 GET, written once) and reads one answer,
-// which must carry a Content-Length. The answer's body stays valid until the
-// waiter's next get.
-func (w *waiter) get(req []byte) (answer, error) {
-	if _, err := w.conn.Write(req); err != nil {
-		return answer{}, err
-	}
-	return w.read()
-}
-
-// read reads one answer from w's connection.
+// read reads one answer to the request the waiter wrote on its connection;
+// the answer must carry a Content-Length. Its body stays valid until the
+// next read.
 func (w *waiter) read() (answer, error) {
 	n, end := 0, -1
 	for end < 0 {
@@ -85,6 +77,10 @@ func (w *waiter) read() (answer, error) {
 		return answer{}, err
 	}
 	total := end + 4 + length
+	if n > total {
+		// One request, one answer: bytes past it are the server's error.
+		return answer{}, fmt.Errorf("%w: %d bytes after the answer", errNoAnswer, n-total)
+	}
 	if total > len(w.buf) {
 		w.buf = append(w.buf[:n], make([]byte, total-n)...)
 	}

@@ -103,7 +103,7 @@ func TestWaiterReadsAnswers(t *testing.T) {
 		if zip {
 			req += "Accept-Encoding: gzip\r\n"
 		}
-		a, err := w.get([]byte(req + "\r\n"))
+		a, err := roundTrip(w, req+"\r\n")
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}
@@ -159,7 +159,44 @@ func TestWaiterConnectionClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.conn.Close()
-	if a, err := w.get([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err == nil {
+	if a, err := roundTrip(w, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err == nil {
 		t.Fatalf("got %d %q, want an error", a.status, a.body)
 	}
+}
+
+// TestWaiterBytesAfterTheAnswer: more than the answer's Content-Length is
+// an error, not a panic.
+func TestWaiterBytesAfterTheAnswer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = bufio.NewReader(c).ReadString('\n')
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n"))
+		time.Sleep(time.Second) // until the waiter has read
+	}()
+	w, err := dialWaiter(context.Background(), &net.Dialer{}, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.conn.Close()
+	if a, err := roundTrip(w, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); !errors.Is(err, errNoAnswer) {
+		t.Fatalf("got %d %q, %v; want errNoAnswer", a.status, a.body, err)
+	}
+}
+
+// roundTrip writes req on w's connection and reads the answer, as a fan-out
+// waiter does.
+func roundTrip(w *waiter, req string) (answer, error) {
+	if _, err := w.conn.Write([]byte(req)); err != nil {
+		return answer{}, err
+	}
+	return w.read()
 }
