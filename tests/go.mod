@@ -8,6 +8,7 @@ replace github.com/beaconmesh/beacon/platform => ../platform
 
 require (
 	github.com/anishathalye/porcupine v1.3.1
+	github.com/beaconmesh/beacon/platform v0.0.0-00010101000000-000000000000
 	github.com/beaconmesh/beacon/proto v0.0.0-00010101000000-000000000000
 	github.com/hashicorp/consul/api v1.34.5
 	github.com/miekg/dns v1.1.73
