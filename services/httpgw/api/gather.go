@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -30,21 +31,6 @@ const maxGather = 256 << 10
 // connections (or blocked watchers) cost none.
 var gatherPool = sync.Pool{New: func() any { b := make([]byte, 0, 32<<10); return &b }}
 
-// Listener wraps ln so that the TCP connections it accepts can gather a
-// reply's writes (see sendBody). The gateway's http.Server serves on it,
-// with ConnContext.
-func Listener(ln net.Listener) net.Listener { return gatherListener{ln} }
-
-type gatherListener struct{ net.Listener }
-
-func (l gatherListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		return &gatherConn{TCPConn: tc}, nil
-	}
-	return c, err
-}
-
 // gatherConn is a server connection that, between gather and release,
 // collects what is written instead of sending it. net/http writes a
 // connection from one goroutine at a time (the handler's, then the
@@ -52,6 +38,45 @@ func (l gatherListener) Accept() (net.Conn, error) {
 type gatherConn struct {
 	*net.TCPConn
 	buf *[]byte // non-nil while gathering
+	// pending is what Direct read but left to net/http, read first: a
+	// read buffer of Direct's pool, which it goes back to once read.
+	pending *[]byte
+}
+
+func (c *gatherConn) Read(p []byte) (int, error) {
+	if c.pending == nil {
+		return c.TCPConn.Read(p)
+	}
+	return c.readPending(p), nil
+}
+
+// readPending reads from pending, returning its buffer once it is empty.
+func (c *gatherConn) readPending(p []byte) int {
+	b := *c.pending
+	n := copy(p, b)
+	*c.pending = b[:copy(b, b[n:])]
+	if len(*c.pending) == 0 {
+		*c.pending = b[:cap(b)]
+		directBufs.Put(c.pending)
+		c.pending = nil
+	}
+	return n
+}
+
+// WriteTo hides TCPConn's, which would read past pending.
+func (c *gatherConn) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for c.pending != nil {
+		var b [512]byte
+		m := c.readPending(b[:])
+		k, err := w.Write(b[:m])
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	m, err := c.TCPConn.WriteTo(w)
+	return n + m, err
 }
 
 func (c *gatherConn) Write(p []byte) (int, error) {
@@ -104,10 +129,10 @@ type connState struct {
 	conn *gatherConn
 }
 
-// ConnContext is the http.Server ConnContext hook that lets replies
-// gather their writes on a connection accepted by Listener. It is called
+// connContext is the http.Server ConnContext hook that lets replies
+// gather their writes on a connection accepted by a Direct. It is called
 // once per connection.
-func ConnContext(ctx context.Context, c net.Conn) context.Context {
+func connContext(ctx context.Context, c net.Conn) context.Context {
 	gc, ok := c.(*gatherConn)
 	if !ok {
 		return ctx
@@ -117,7 +142,7 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 
 // sendBody writes body, the whole rest of the reply, after w's status and
 // headers (which name its length), in one write when it is large and r
-// came over a connection accepted by Listener.
+// came over a connection accepted by a Direct.
 func sendBody(w http.ResponseWriter, r *http.Request, body []byte) {
 	cs, _ := r.Context().Value(connKey{}).(*connState)
 	if cs == nil || len(body) < gatherMin {

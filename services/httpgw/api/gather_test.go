@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// gatherConns records the gathering connections a Listener accepts.
+// gatherConns records the gathering connections a Direct accepts.
 type gatherConns struct {
 	net.Listener
 	mu    sync.Mutex
@@ -53,9 +53,8 @@ func TestSendBodyGathered(t *testing.T) {
 		}
 		writeBody(w, r, http.StatusOK, "application/json", body)
 	}))
-	ln := &gatherConns{Listener: Listener(srv.Listener)}
+	ln := &gatherConns{Listener: directFor(srv.Listener, srv.Config)}
 	srv.Listener = ln
-	srv.Config.ConnContext = ConnContext
 	srv.Start()
 	defer srv.Close()
 	client := srv.Client()
@@ -117,7 +116,7 @@ func TestGatherConnHoldsUntilRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	raw, err := Listener(ln).Accept()
+	raw, err := directFor(ln, &http.Server{}).Accept()
 	if err != nil {
 		t.Fatal(err)
 	}

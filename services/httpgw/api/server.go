@@ -7,6 +7,7 @@ package api
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -46,6 +47,7 @@ type Server struct {
 	batches *batches
 	cache   *agentCache
 	puts    *putbatch.Batcher
+	direct  *Direct // set by Listen, before serving
 
 	// gatherer is opts.Gatherer and the gateway's own metrics, which
 	// /metrics and /v1/agent/metrics serve.
@@ -86,9 +88,22 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Through a listener from Listen, a
+// request Direct takes is answered there (see Direct.Take). The check
+// adds no call frame: a blocking query parks under this one, and a deeper
+// stack would double its goroutine's stack.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.direct != nil && s.direct.Take(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// Listen returns ln wrapped for srv, which serves s: the hot paths are
+// answered by a Direct, the rest by srv. Call it before srv serves.
+func (s *Server) Listen(ln net.Listener, srv *http.Server) *Direct {
+	s.direct = NewDirect(ln, srv, s.mux)
+	return s.direct
 }
 
 // register groups the table's rows by path and gives each path one

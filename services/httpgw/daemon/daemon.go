@@ -138,7 +138,11 @@ func Run(ctx context.Context, cfg Config) error {
 	srv.stop(api.ErrShuttingDown)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	if err == nil {
+		err = srv.direct.Wait(sctx)
+	}
+	if err != nil {
 		_ = srv.Close()
 		log.Warn("forced shutdown", "err", err)
 	}
@@ -149,8 +153,9 @@ func Run(ctx context.Context, cfg Config) error {
 // server is the http.Server with what Run needs to stop it.
 type server struct {
 	*http.Server
-	log  *slog.Logger
-	stop context.CancelCauseFunc
+	log    *slog.Logger
+	stop   context.CancelCauseFunc
+	direct *api.Direct
 }
 
 // setup validates cfg, dials the catalog and the node agent, builds the handler and opens the
@@ -203,7 +208,6 @@ func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 			return nil, nil, nil, fmt.Errorf("httpgw: listen: %w", err)
 		}
 	}
-	ln = api.Listener(ln)
 
 	// Every request's context derives from base, so that Run can end them
 	// all on shutdown.
@@ -217,12 +221,14 @@ func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 			IdleTimeout:       idleTimeout,
 			MaxHeaderBytes:    maxHeaderBytes,
 			BaseContext:       func(net.Listener) context.Context { return base },
-			ConnContext:       api.ConnContext,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 		log:  log,
 		stop: stop,
 	}
+	// The KV hot path is answered on the connection, net/http the rest.
+	direct := handler.Listen(ln, srv.Server)
+	srv.direct, ln = direct, direct
 	cleanup = func() {
 		stop(nil)
 		handler.Close()
