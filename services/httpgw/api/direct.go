@@ -478,16 +478,19 @@ func directPath(path, method string) bool {
 // plainHead reports whether a request head has one Host field, no folded
 // lines and every line ended by CRLF: anything else is left to net/http.
 func plainHead(head []byte) bool {
-	if bytes.Count(head, []byte("\n")) != bytes.Count(head, []byte("\r\n")) {
-		return false
-	}
 	hosts := 0
-	lines := bytes.Split(head[:len(head)-4], []byte("\r\n"))
-	for _, l := range lines[1:] {
-		if len(l) == 0 || l[0] == ' ' || l[0] == '\t' {
-			return false
+	for n := 0; len(head) > 0; n++ {
+		i := bytes.IndexByte(head, '\n')
+		if i < 1 || head[i-1] != '\r' {
+			return false // a bare LF
 		}
-		if len(l) >= 5 && bytes.EqualFold(l[:5], []byte("host:")) {
+		line := head[:i-1]
+		head = head[i+1:]
+		switch {
+		case n == 0 || len(line) == 0: // the request line, or the end
+		case line[0] == ' ' || line[0] == '\t':
+			return false
+		case len(line) >= 5 && bytes.EqualFold(line[:5], []byte("host:")):
 			hosts++
 		}
 	}

@@ -528,3 +528,25 @@ func directFor(ln net.Listener, srv *http.Server) *Direct {
 	})
 	return d
 }
+
+func TestPlainHead(t *testing.T) {
+	tests := []struct {
+		head string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nX: 1\r\nhOsT: a\r\nY: 2\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", false},
+		{"GET / HTTP/1.1\nHost: a\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\n X\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\tX\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHostile: a\r\n\r\n", false},
+	}
+	for _, tt := range tests {
+		if got := plainHead([]byte(tt.head)); got != tt.want {
+			t.Errorf("plainHead(%q) = %v, want %v", tt.head, got, tt.want)
+		}
+	}
+}
