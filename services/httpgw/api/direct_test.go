@@ -485,24 +485,10 @@ func TestGatherConnPending(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			client, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			raw, err := ln.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer raw.Close()
+			client, server := tcpPair(t)
 			buf := directBufs.Get().(*[]byte)
 			*buf = append((*buf)[:0], "abcde"...)
-			c := &gatherConn{TCPConn: raw.(*net.TCPConn), pending: buf}
+			c := &gatherConn{TCPConn: server, pending: buf}
 			_, _ = io.WriteString(client, "1234")
 			_ = client.(*net.TCPConn).CloseWrite()
 			got, err := tt.read(c)

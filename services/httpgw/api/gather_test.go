@@ -106,22 +106,8 @@ func TestSendBodyGathered(t *testing.T) {
 // gathering reaches the peer only on release (or once maxGather is
 // exceeded), all of it and in order.
 func TestGatherConnHoldsUntilRelease(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	raw, err := directFor(ln, &http.Server{}).Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	gc := raw.(*gatherConn)
+	client, server := tcpPair(t)
+	gc := &gatherConn{TCPConn: server}
 
 	pending := func() bool {
 		t.Helper()
@@ -195,4 +181,25 @@ func TestGatherConnHoldsUntilRelease(t *testing.T) {
 	if got := string(readAll(3)); got != "now" {
 		t.Fatalf("got %q, want %q", got, "now")
 	}
+}
+
+// tcpPair is both ends of a loopback TCP connection, closed when t ends.
+func tcpPair(t *testing.T) (client net.Conn, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	raw, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return client, raw.(*net.TCPConn)
 }

@@ -139,8 +139,10 @@ func Run(ctx context.Context, cfg Config) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	if err == nil {
-		err = srv.direct.Wait(sctx)
+	// The connections the direct path holds are not net/http's to wait
+	// for; past the deadline, Wait closes them.
+	if werr := srv.direct.Wait(sctx); err == nil {
+		err = werr
 	}
 	if err != nil {
 		_ = srv.Close()

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -107,6 +108,24 @@ func TestRun(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 
+	// A keep-alive connection the direct path took (a plain catalog read),
+	// idle at shutdown, must be closed too.
+	idle, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := io.WriteString(idle, "GET /v1/catalog/nodes HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	idleR := bufio.NewReader(idle)
+	resp, err := http.ReadResponse(idleR, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("plain read on a kept connection: %v %v", resp, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+
 	start := time.Now()
 	cancel()
 	select {
@@ -117,7 +136,11 @@ func TestRun(t *testing.T) {
 	case <-time.After(6 * time.Second):
 		t.Fatal("Run did not return within 5 seconds of its context ending")
 	}
-	t.Logf("shut down in %v", time.Since(start))
+	took := time.Since(start)
+	t.Logf("shut down in %v", took)
+	if took > 2*time.Second {
+		t.Errorf("shutdown took %v: it waited out an idle connection", took)
+	}
 	r := <-blocked
 	t.Logf("blocking query in flight: %d %v", r.code, r.err)
 	if r.err != nil || r.code != http.StatusServiceUnavailable {
@@ -125,6 +148,10 @@ func TestRun(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Error("the listener is still open after Run returned")
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := idleR.ReadByte(); err != io.EOF {
+		t.Errorf("an idle kept connection is still open after Run returned (read: %v)", err)
 	}
 }
 
