@@ -137,58 +137,47 @@ func TestWaiterReadsAnswers(t *testing.T) {
 	}
 }
 
-// TestWaiterConnectionClosed: a connection closed mid-answer is an error,
-// not a short answer.
-func TestWaiterConnectionClosed(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// TestWaiterBadAnswers: a connection closed mid-answer is an error, not a
+// short answer; more than the answer's Content-Length is an error, not a
+// panic.
+func TestWaiterBadAnswers(t *testing.T) {
+	tests := []struct {
+		name  string
+		reply string
+		want  error // nil: any error
+	}{
+		{"closed mid-answer", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this", nil},
+		{"bytes after the answer", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n", errNoAnswer},
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		_, _ = bufio.NewReader(c).ReadString('\n')
-		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this"))
-		c.Close()
-	}()
-	w, err := dialWaiter(context.Background(), &net.Dialer{}, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.conn.Close()
-	if a, err := roundTrip(w, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err == nil {
-		t.Fatalf("got %d %q, want an error", a.status, a.body)
-	}
-}
-
-// TestWaiterBytesAfterTheAnswer: more than the answer's Content-Length is
-// an error, not a panic.
-func TestWaiterBytesAfterTheAnswer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_, _ = bufio.NewReader(c).ReadString('\n')
-		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n"))
-		time.Sleep(time.Second) // until the waiter has read
-	}()
-	w, err := dialWaiter(context.Background(), &net.Dialer{}, ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.conn.Close()
-	if a, err := roundTrip(w, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); !errors.Is(err, errNoAnswer) {
-		t.Fatalf("got %d %q, %v; want errNoAnswer", a.status, a.body, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_, _ = bufio.NewReader(c).ReadString('\n')
+				_, _ = c.Write([]byte(tt.reply))
+				if tt.want != nil {
+					time.Sleep(time.Second) // open until the waiter has read
+				}
+			}()
+			w, err := dialWaiter(context.Background(), &net.Dialer{}, ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.conn.Close()
+			a, err := roundTrip(w, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if err == nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("got %d %q, %v; want an error (%v)", a.status, a.body, err, tt.want)
+			}
+		})
 	}
 }
 

@@ -206,6 +206,7 @@ type directConn struct {
 	served int             // requests answered
 	buf    *[]byte         // read buffer while bytes are unconsumed, else nil
 	r, w   int             // unconsumed bytes are (*buf)[r:w]
+	body   directBody      // the body of the request in hand
 	// readBy and writeBy are the deadlines set last. They are pushed out
 	// only when less than half their timeout is left, so a busy connection
 	// changes them rarely; each still bounds a stalled peer.
@@ -418,7 +419,7 @@ func (dc *directConn) readHead() (req *http.Request, head int, err error) {
 		}
 	}
 	raw := b[dc.r : dc.r+head]
-	if !directLine(raw) || !plainHead(raw) {
+	if !plainHead(raw) {
 		return nil, 0, dc.leave()
 	}
 	p := directParsers.Get().(*bufio.Reader)
@@ -430,20 +431,6 @@ func (dc *directConn) readHead() (req *http.Request, head int, err error) {
 		return nil, 0, dc.leave() // net/http answers it, malformed or not ours
 	}
 	return req, head, nil
-}
-
-// directLine reports whether a head's request line may be one Direct
-// answers, before parsing the head: most that are not (the blocking
-// queries of thousands of watchers) go to net/http without making garbage.
-func directLine(head []byte) bool {
-	line, _, _ := bytes.Cut(head, []byte("\r\n"))
-	method, rest, _ := bytes.Cut(line, []byte(" "))
-	target, _, _ := bytes.Cut(rest, []byte(" "))
-	m := string(method) // not allocated: compared only
-	if !directPath(string(target), m) {
-		return false
-	}
-	return m != http.MethodGet || !bytes.Contains(target, []byte("index")) && !bytes.Contains(target, []byte("%"))
 }
 
 // leave readies the connection for net/http, which reads a request after
@@ -505,9 +492,8 @@ func direct(req *http.Request) bool {
 		!directPath(req.URL.Path, req.Method) {
 		return false
 	}
-	if req.Method == http.MethodGet &&
-		(strings.Contains(req.URL.RawQuery, "index") || strings.Contains(req.URL.RawQuery, "%")) {
-		return false // maybe a blocking query: net/http notices a hang-up
+	if req.Method == http.MethodGet && (strings.Contains(req.URL.RawQuery, "index") || strings.Contains(req.URL.RawQuery, "%")) {
+		return false // maybe a blocking query (an escaped name too): net/http notices a hang-up
 	}
 	if len(req.TransferEncoding) > 0 || req.ContentLength < 0 || req.ContentLength > maxKVValue ||
 		len(req.Trailer) > 0 || !httpguts.ValidHostHeader(req.Host) {
@@ -540,7 +526,8 @@ func direct(req *http.Request) bool {
 // end after it.
 func (dc *directConn) answer(req *http.Request, head int) (keep bool, err error) {
 	dc.r += head
-	body := &directBody{dc: dc, left: req.ContentLength}
+	dc.body = directBody{dc: dc, left: req.ContentLength}
+	body := &dc.body
 	if req.ContentLength == 0 {
 		req.Body = http.NoBody
 	} else {

@@ -54,23 +54,28 @@ func (c *gatherConn) Read(p []byte) (int, error) {
 func (c *gatherConn) readPending(p []byte) int {
 	b := *c.pending
 	n := copy(p, b)
-	*c.pending = b[:copy(b, b[n:])]
-	if len(*c.pending) == 0 {
-		*c.pending = b[:cap(b)]
-		directBufs.Put(c.pending)
-		c.pending = nil
+	if n == len(b) {
+		c.dropPending()
+	} else {
+		*c.pending = b[:copy(b, b[n:])]
 	}
 	return n
+}
+
+// dropPending returns pending's buffer, whole, to Direct's pool.
+func (c *gatherConn) dropPending() {
+	*c.pending = (*c.pending)[:cap(*c.pending)]
+	directBufs.Put(c.pending)
+	c.pending = nil
 }
 
 // WriteTo hides TCPConn's, which would read past pending.
 func (c *gatherConn) WriteTo(w io.Writer) (int64, error) {
 	var n int64
-	for c.pending != nil {
-		var b [512]byte
-		m := c.readPending(b[:])
-		k, err := w.Write(b[:m])
-		n += int64(k)
+	if c.pending != nil {
+		m, err := w.Write(*c.pending)
+		n = int64(m)
+		c.dropPending()
 		if err != nil {
 			return n, err
 		}

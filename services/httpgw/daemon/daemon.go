@@ -228,7 +228,8 @@ func setup(cfg Config) (_ *server, _ net.Listener, cleanup func(), err error) {
 		log:  log,
 		stop: stop,
 	}
-	// The KV hot path is answered on the connection, net/http the rest.
+	// Simple requests on the hot paths are answered by the Direct the
+	// handler makes, the rest by net/http.
 	direct := handler.Listen(ln, srv.Server)
 	srv.direct, ln = direct, direct
 	cleanup = func() {
