@@ -19,9 +19,10 @@
 #            same bytes for GET /v1/health/service/web?passing (wrk); and
 #            WAITERS blocking queries woken by one change, asking for plain
 #            JSON and then for gzip (as Consul's Go client does).
-#   kv       PUT /v1/kv through beacon-httpgw at 1, 16 and 64 clients (and
-#            Beacon's gRPC put at 1 and 64) vs etcd's put with its own client
-#            at the same concurrency, on 1 and 3 replicas/members; reads at 16
+#   kv       PUT /v1/kv through beacon-httpgw at 1, 16 and 64 clients
+#            driven by wrk (and by a Go net/http client, as consul/api, at 1
+#            and 64; Beacon's gRPC put at 1 and 64) vs etcd's put with its own
+#            client at the same concurrency, on 1 and 3 replicas/members; reads at 16
 #            clients: Beacon default vs etcd serializable, Beacon ?consistent
 #            vs etcd linearizable.
 #   checks   CHECKS (5000) HTTP checks every 10 s on one beacon-health agent
@@ -433,7 +434,14 @@ kv_section() {
 			start "run$run-httpgw-kv-n$n" "$out/httpgw.log" bin/beacon-httpgw -http-addr "127.0.0.1:$hp" -catalog "$addrs" -node gw -log-level warn
 			wait_http "http://127.0.0.1:$hp/v1/status/leader"
 			for c in 1 16 64; do
-				lg "kv-http-put-c$c-n$n/httpgw" -op put -target http-put -addr "127.0.0.1:$hp" -clients "$c" -total $big -seconds "$KV_SECONDS"
+				if have wrk; then
+					lg "kv-http-put-c$c-n$n/httpgw" -op put -target wrk-put -addr "127.0.0.1:$hp" -clients "$c" -seconds "$KV_SECONDS"
+				else
+					missing "kv-http-put-c$c-n$n/httpgw" rate "wrk could not be installed"
+				fi
+			done
+			for c in 1 64; do
+				lg "kv-http-put-go-c$c-n$n/httpgw" -op put -target http-put -addr "127.0.0.1:$hp" -clients "$c" -total $big -seconds "$KV_SECONDS"
 			done
 			lg "kv-http-get-default-c16-n$n/httpgw" -op get -mode default -target http-get -addr "127.0.0.1:$hp" -clients 16 -total $big -seconds "$KV_SECONDS"
 			lg "kv-http-get-consistent-c16-n$n/httpgw" -op get -mode consistent -target http-get -addr "127.0.0.1:$hp" -clients 16 -total $big -seconds "$KV_SECONDS"

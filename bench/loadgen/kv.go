@@ -29,7 +29,8 @@ type opFunc func(ctx context.Context, key string, value []byte) error
 
 // kvOps measures puts or gets: -target beacon (gRPC put), etcd (put, or get
 // with -mode linearizable|serializable), http-put or http-get (through
-// beacon-httpgw; gets with -mode default|consistent|stale). Each client
+// beacon-httpgw with a Go client; gets with -mode default|consistent|stale),
+// or wrk-put (wrk's puts through beacon-httpgw, for seconds). Each client
 // runs operations back to back until total are done or seconds have passed.
 func kvOps(o options) (Result, error) {
 	var fns []opFunc
@@ -77,6 +78,11 @@ func kvOps(o options) (Result, error) {
 				return err
 			})
 		}
+	case "wrk-put":
+		if get {
+			return Result{}, fmt.Errorf("-target wrk-put only puts")
+		}
+		return wrkPut(o.addrs[0], o.clients, o.valueSize, o.seconds)
 	case "http-put", "http-get":
 		f, closeIdle := httpKV(o.addrs[0], o.clients, get, o.mode)
 		cleanup = append(cleanup, closeIdle)
@@ -127,14 +133,24 @@ func httpKV(addr string, clients int, get bool, mode string) (opFunc, func()) {
 	return f, tr.CloseIdleConnections
 }
 
-// readKeys is how many keys reads spread over; they are written first.
-const readKeys = 1000
+// putValue is the value every put writes: size bytes of a, b, ... z, a, ...
+func putValue(size int) []byte {
+	v := make([]byte, size)
+	for i := range v {
+		v[i] = 'a' + byte(i%26)
+	}
+	return v
+}
+
+const (
+	// kvKeys is how many keys puts spread over.
+	kvKeys = 10000
+	// readKeys is how many keys reads spread over; they are written first.
+	readKeys = 1000
+)
 
 func runOps(target, op string, fns []opFunc, clients, total, valueSize int, limit time.Duration, get bool) (Result, error) {
-	value := make([]byte, valueSize)
-	for i := range value {
-		value[i] = 'a' + byte(i%26)
-	}
+	value := putValue(valueSize)
 	// Warm up every connection so dialing is not measured (for HTTP, open
 	// one keep-alive connection per client at once); reads first get
 	// keys to read, written through a plain put of the same store.
@@ -171,7 +187,7 @@ func runOps(target, op string, fns []opFunc, clients, total, valueSize int, limi
 				}
 				t0 := time.Now()
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				key := fmt.Sprintf("k%08d", i%10000)
+				key := fmt.Sprintf("k%08d", i%kvKeys)
 				if get {
 					key = fmt.Sprintf("k%08d", i%readKeys)
 				}

@@ -5,7 +5,8 @@
 //
 // Operations (-op):
 //
-//	put        KV puts: -target beacon (gRPC), etcd, or http-put (PUT /v1/kv through beacon-httpgw)
+//	put        KV puts: -target beacon (gRPC), etcd, http-put (PUT /v1/kv through beacon-httpgw,
+//	           a Go client per connection) or wrk-put (the same through wrk)
 //	get        KV gets: -target etcd (-mode linearizable|serializable) or http-get (-mode default|consistent|stale)
 //	startup    `beacon agent -dev` from exec to a known leader (-target agent), then its idle RSS
 //	wait       wait for a catalog leader (no output)
@@ -71,7 +72,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.name, "name", "", "label of the measurement")
-	flag.StringVar(&o.target, "target", "beacon", "beacon (gRPC), etcd, http-put (beacon-httpgw), or agent (startup); a free label for other ops")
+	flag.StringVar(&o.target, "target", "beacon", "beacon (gRPC), etcd, http-put or wrk-put (beacon-httpgw), or agent (startup); a free label for other ops")
 	flag.StringVar(&o.op, "op", "put", "put, get, startup, wait, load, waitview, waitdns, fetch, snapshot, restore, rss, fanout, dnsperf, wrk, bulk, rtt or conns")
 	addrs := flag.String("addr", "127.0.0.1:8502", "comma-separated server addresses (gRPC, etcd, HTTP host:port, or the DNS server)")
 	flag.IntVar(&o.clients, "clients", 1, "concurrent clients (put, load, wrk connections, dnsperf clients)")

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -145,9 +149,11 @@ func parseDNSPerf(out string) (Result, error) {
 	return r, nil
 }
 
-// wrk runs wrk with --latency against one URL and parses its statistics.
-func wrk(url string, threads, conns, seconds int) (Result, error) {
-	args := []string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(seconds) + "s", "--latency", url}
+// wrk runs wrk with --latency against one URL, with any extra arguments
+// (a Lua script), and parses its statistics.
+func wrk(url string, threads, conns, seconds int, extra ...string) (Result, error) {
+	args := append([]string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(seconds) + "s", "--latency"}, extra...)
+	args = append(args, url)
 	out, err := exec.Command("wrk", args...).CombinedOutput()
 	if err != nil {
 		return Result{}, fmt.Errorf("wrk %s: %w\n%s", strings.Join(args, " "), err, out)
@@ -217,4 +223,91 @@ func dur(v, unit string) float64 {
 func atof(s string) float64 {
 	f, _ := strconv.ParseFloat(s, 64)
 	return f
+}
+
+// wrkPutScript is the Lua script of wrkPut (see wrkPutLua). Each
+// wrk thread cycles through the keys from the first, and every request is
+// formatted once, before the measurement.
+const wrkPutScript = `-- written by loadgen: PUT /v1/kv/k%%08d over %d keys
+local t = {}
+for i = 0, %d - 1 do t[#t + 1] = string.char(97 + i %% 26) end
+local value = table.concat(t)
+local keys, reqs, i = %d, {}, 0
+function init(args)
+  for k = 0, keys - 1 do
+    reqs[k] = wrk.format("PUT", string.format("/v1/kv/k%%08d", k),
+      {["Host"] = wrk.headers["Host"], ["Content-Type"] = "application/octet-stream"}, value)
+  end
+end
+function request()
+  local r = reqs[i]
+  i = (i + 1) %% keys
+  return r
+end
+`
+
+// wrkPutLua is wrkPut's script for puts over keys keys of size bytes.
+func wrkPutLua(keys, size int) string {
+	return fmt.Sprintf(wrkPutScript, keys, size, keys)
+}
+
+// wrkPut is -op put -target wrk-put: clients keep-alive connections of wrk
+// PUT the same keys and values as the Go clients' puts (kvOps) to
+// beacon-httpgw at addr for seconds. On a machine whose cores the load
+// generator shares with the servers, its own CPU per request is part of
+// every rate: wrk spends less of it than a Go HTTP client, as etcd's gRPC
+// client, carrying 64 clients over 4 connections, does.
+func wrkPut(addr string, clients, valueSize, seconds int) (Result, error) {
+	f, err := os.CreateTemp("", "loadgen-put-*.lua")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(wrkPutLua(kvKeys, valueSize))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("write the wrk script: %w", err)
+	}
+	res, err := wrk("http://"+addr, min(2, clients), clients, seconds, "-s", f.Name())
+	res.Kind, res.Op = result.KindRate, "put"
+	if err != nil {
+		return res, err
+	}
+	if res.Errors > 0 {
+		return res, fmt.Errorf("wrk: %d of %d puts failed", res.Errors, res.Total)
+	}
+	// The rate counts answers: check that a key holds what was put.
+	if err := checkPut("http://"+addr+"/v1/kv/", putValue(valueSize)); err != nil {
+		return res, fmt.Errorf("check a put: %w", err)
+	}
+	return res, nil
+}
+
+// checkPut checks that the first key under the KV URL base holds value.
+func checkPut(base string, value []byte) error {
+	resp, err := http.Get(base + "?keys")
+	if err != nil {
+		return err
+	}
+	var keys []string
+	err = json.NewDecoder(resp.Body).Decode(&keys)
+	resp.Body.Close()
+	if err != nil || len(keys) == 0 {
+		return fmt.Errorf("GET %s?keys: %s, %d keys (%v)", base, resp.Status, len(keys), err)
+	}
+	resp, err = http.Get(base + keys[0] + "?raw")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, value) {
+		return fmt.Errorf("GET %s: %s, %d bytes, not the %d put", keys[0], resp.Status, len(got), len(value))
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -99,5 +100,22 @@ func TestParseDNSPerfLatencies(t *testing.T) {
 	}
 	if p50, p99 := parseDNSPerfLatencies("no lines"); p50 != 0 || p99 != 0 {
 		t.Fatalf("no lines: %v %v", p50, p99)
+	}
+}
+
+func TestWrkPutLua(t *testing.T) {
+	got := wrkPutLua(10000, 256)
+	for _, want := range []string{
+		`for i = 0, 256 - 1 do t[#t + 1] = string.char(97 + i % 26) end`, // putValue's bytes
+		`local keys, reqs, i = 10000, {}, 0`,
+		`string.format("/v1/kv/k%08d", k)`, // kvOps's keys
+		`i = (i + 1) % keys`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("script lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "%!") {
+		t.Errorf("script has a formatting error:\n%s", got)
 	}
 }
