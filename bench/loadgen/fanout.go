@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -36,12 +35,10 @@ func fanout(o options) (Result, error) {
 		return Result{}, fmt.Errorf("-url %q: not an http://host:port URL", base)
 	}
 	// The index to block on.
-	resp, err := http.Get(base + "/v1/health/service/" + svc)
+	resp, _, err := get(base + "/v1/health/service/" + svc)
 	if err != nil {
 		return Result{}, err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	index, err := strconv.ParseUint(resp.Header.Get("X-Consul-Index"), 10, 64)
 	if err != nil || index == 0 {
 		return Result{}, fmt.Errorf("no X-Consul-Index from %s (%q)", base, resp.Header.Get("X-Consul-Index"))

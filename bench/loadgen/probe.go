@@ -14,15 +14,24 @@ import (
 	"github.com/beaconmesh/beacon/bench/internal/result"
 )
 
-// fetch saves one response's body and headers, so a floor server can serve
-// exactly the bytes Beacon served.
-func fetch(url, out, headerOut string) error {
+// get makes one GET and reads its whole body.
+func get(url string) (*http.Response, []byte, error) {
 	resp, err := http.Get(url)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return resp, body, nil
+}
+
+// fetch saves one response's body and headers, so a floor server can serve
+// exactly the bytes Beacon served.
+func fetch(url, out, headerOut string) error {
+	resp, body, err := get(url)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -287,22 +286,15 @@ func wrkPut(addr string, clients, valueSize, seconds int) (Result, error) {
 
 // checkPut checks that the first key under the KV URL base holds value.
 func checkPut(base string, value []byte) error {
-	resp, err := http.Get(base + "?keys")
+	resp, body, err := get(base + "?keys")
 	if err != nil {
 		return err
 	}
 	var keys []string
-	err = json.NewDecoder(resp.Body).Decode(&keys)
-	resp.Body.Close()
-	if err != nil || len(keys) == 0 {
+	if err := json.Unmarshal(body, &keys); err != nil || len(keys) == 0 {
 		return fmt.Errorf("GET %s?keys: %s, %d keys (%v)", base, resp.Status, len(keys), err)
 	}
-	resp, err = http.Get(base + keys[0] + "?raw")
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
+	resp, got, err := get(base + keys[0] + "?raw")
 	if err != nil {
 		return err
 	}
