@@ -35,7 +35,7 @@ func fanout(o options) (Result, error) {
 		return Result{}, fmt.Errorf("-url %q: not an http://host:port URL", base)
 	}
 	// The index to block on.
-	resp, _, err := get(base + "/v1/health/service/" + svc)
+	resp, _, err := getBody(base + "/v1/health/service/" + svc)
 	if err != nil {
 		return Result{}, err
 	}

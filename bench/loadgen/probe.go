@@ -14,8 +14,8 @@ import (
 	"github.com/beaconmesh/beacon/bench/internal/result"
 )
 
-// get makes one GET and reads its whole body.
-func get(url string) (*http.Response, []byte, error) {
+// getBody makes one GET and reads its whole body.
+func getBody(url string) (*http.Response, []byte, error) {
 	resp, err := http.Get(url)
 	if err != nil {
 		return nil, nil, err
@@ -31,7 +31,7 @@ func get(url string) (*http.Response, []byte, error) {
 // fetch saves one response's body and headers, so a floor server can serve
 // exactly the bytes Beacon served.
 func fetch(url, out, headerOut string) error {
-	resp, body, err := get(url)
+	resp, body, err := getBody(url)
 	if err != nil {
 		return err
 	}

@@ -270,10 +270,10 @@ func wrkPut(addr string, clients, valueSize, seconds int) (Result, error) {
 		return Result{}, fmt.Errorf("write the wrk script: %w", err)
 	}
 	res, err := wrk("http://"+addr, min(2, clients), clients, seconds, "-s", f.Name())
-	res.Kind, res.Op = result.KindRate, "put"
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
+	res.Kind, res.Op = result.KindRate, "put"
 	if res.Errors > 0 {
 		return res, fmt.Errorf("wrk: %d of %d puts failed", res.Errors, res.Total)
 	}
@@ -286,7 +286,7 @@ func wrkPut(addr string, clients, valueSize, seconds int) (Result, error) {
 
 // checkPut checks that the first key under the KV URL base holds value.
 func checkPut(base string, value []byte) error {
-	resp, body, err := get(base + "?keys")
+	resp, body, err := getBody(base + "?keys")
 	if err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ func checkPut(base string, value []byte) error {
 	if err := json.Unmarshal(body, &keys); err != nil || len(keys) == 0 {
 		return fmt.Errorf("GET %s?keys: %s, %d keys (%v)", base, resp.Status, len(keys), err)
 	}
-	resp, got, err := get(base + keys[0] + "?raw")
+	resp, got, err := getBody(base + keys[0] + "?raw")
 	if err != nil {
 		return err
 	}
